@@ -1,0 +1,5 @@
+//! `tributary bench ...`: measurements of the real code paths, each printed beside
+//! the machine's own limit measured in the same run.
+
+pub mod disk;
+pub mod log;

@@ -1,0 +1,5 @@
+//! The `tributary` binary: everything lives in the library; this only hands over.
+
+fn main() -> std::process::ExitCode {
+    tributary::cli::main()
+}
