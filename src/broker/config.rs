@@ -143,4 +143,15 @@ mod tests {
             .to_string();
         assert!(err.contains("log.segment.bytes"), "{err}");
     }
+
+    #[test]
+    fn example_config_loads_and_matches_the_defaults() {
+        let text = include_str!("../../configs/broker.properties");
+        let mut cfg = BrokerConfig::new("/elsewhere");
+        let unknown = cfg.apply(&parse_properties(text).unwrap()).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert_eq!(cfg.data_dir, std::path::PathBuf::from("./data"));
+        assert_eq!(*cfg.log_defaults, LogConfig::default());
+        assert_eq!(cfg.retention_check_interval, Duration::from_millis(300_000));
+    }
 }

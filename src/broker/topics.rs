@@ -714,3 +714,172 @@ fn new_topic_id() -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::BatchBuilder;
+    use crate::log::compression::Compression;
+
+    fn store(dir: &Path) -> TopicStore {
+        TopicStore::open(BrokerConfig::new(dir)).unwrap()
+    }
+
+    fn one_record(value: &[u8]) -> Vec<u8> {
+        let mut b = BatchBuilder::new(Compression::None);
+        b.push(now_ms(), Some(b"k"), Some(value), &[]);
+        b.build().unwrap()
+    }
+
+    fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn topic_names_are_checked_like_kafka() {
+        for ok in ["orders", "a.b-c_D9", &"x".repeat(249)] {
+            assert!(validate_topic_name(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            (".", "'.'"),
+            ("..", "'.'"),
+            ("has space", "' '"),
+            ("slash/y", "'/'"),
+            ("ünï", "'ü'"),
+        ] {
+            let err = validate_topic_name(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        let long = "x".repeat(250);
+        assert!(validate_topic_name(&long).unwrap_err().to_string().contains("249"));
+    }
+
+    #[test]
+    fn topics_persist_across_restarts_with_their_data() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = store(dir.path());
+            let d = s
+                .create_topic("orders", Some(3), configs(&[("retention.ms", "1000")]))
+                .unwrap();
+            assert_eq!(d.partitions.len(), 3);
+            s.partition("orders", 2).unwrap().append(&one_record(b"v")).unwrap();
+            assert!(matches!(
+                s.create_topic("orders", Some(1), BTreeMap::new()),
+                Err(BrokerError::TopicExists(_))
+            ));
+            assert!(matches!(
+                s.create_topic("orders_x", Some(0), BTreeMap::new()),
+                Err(BrokerError::InvalidPartitions { .. })
+            ));
+            let err = s
+                .create_topic("bad", Some(1), configs(&[("segment.bytes", "huge")]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("segment.bytes"), "{err}");
+            assert!(s.list_topics() == vec!["orders".to_string()], "failed creates leave nothing");
+            s.close().unwrap();
+        }
+        let s = store(dir.path());
+        assert_eq!(s.list_topics(), vec!["orders".to_string()]);
+        let d = s.describe_topic("orders").unwrap();
+        assert_eq!(d.partitions[2].log_end_offset, 1);
+        assert_eq!(d.overrides.get("retention.ms").map(String::as_str), Some("1000"));
+        let cfgs = s.topic_configs("orders").unwrap();
+        assert!(cfgs.contains(&("retention.ms", "1000".to_string(), false)));
+        assert!(cfgs.contains(&("cleanup.policy", "delete".to_string(), true)));
+    }
+
+    #[test]
+    fn the_data_dir_is_locked_while_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let _s = store(dir.path());
+        let err = TopicStore::open(BrokerConfig::new(dir.path())).unwrap_err();
+        assert!(matches!(err, BrokerError::DataDirLocked { .. }), "{err}");
+    }
+
+    #[test]
+    fn delete_add_partitions_and_alter_configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        s.create_topic("t", Some(1), BTreeMap::new()).unwrap();
+        s.partition("t", 0).unwrap().append(&one_record(b"old")).unwrap();
+        assert!(s.create_topic("t.x", Some(1), BTreeMap::new()).is_ok());
+        let err = s.create_topic("t_x", Some(1), BTreeMap::new()).unwrap_err().to_string();
+        assert!(err.contains("collides"), "{err}");
+
+        assert_eq!(s.add_partitions("t", 4).unwrap().partitions.len(), 4);
+        assert!(matches!(s.add_partitions("t", 2), Err(BrokerError::InvalidPartitions { .. })));
+        assert!(s.partition("t", 3).is_some());
+
+        s.set_topic_configs("t", configs(&[("cleanup.policy", "compact")])).unwrap();
+        assert!(s.partition("t", 1).unwrap().config().cleanup_policy.compacts());
+
+        s.delete_topic("t").unwrap();
+        assert!(matches!(s.delete_topic("t"), Err(BrokerError::UnknownTopic(_))));
+        assert!(!dir.path().join("t-0").exists());
+        // A new topic of the same name starts empty.
+        s.create_topic("t", Some(1), BTreeMap::new()).unwrap();
+        assert_eq!(s.partition("t", 0).unwrap().log_end_offset(), 0);
+    }
+
+    #[test]
+    fn leftovers_of_an_interrupted_delete_are_removed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = store(dir.path());
+            s.create_topic("gone", Some(2), BTreeMap::new()).unwrap();
+            s.create_topic("kept", Some(1), BTreeMap::new()).unwrap();
+            s.close().unwrap();
+        }
+        // Simulate a crash after topics.json dropped "gone" but before its directories went.
+        let text = std::fs::read_to_string(dir.path().join(METADATA_FILE)).unwrap();
+        let mut file: MetadataFile = serde_json::from_str(&text).unwrap();
+        file.topics.retain(|t| t.name != "gone");
+        write_metadata(dir.path(), file.topics).unwrap();
+        std::fs::create_dir_all(dir.path().join("x-1-delete")).unwrap();
+        std::fs::create_dir_all(dir.path().join("not-ours")).unwrap();
+        let s = store(dir.path());
+        assert_eq!(s.list_topics(), vec!["kept".to_string()]);
+        assert!(!dir.path().join("gone-0").exists());
+        assert!(!dir.path().join("gone-1").exists());
+        assert!(!dir.path().join("x-1-delete").exists());
+        assert!(dir.path().join("not-ours").exists(), "foreign directories are left alone");
+        assert!(dir.path().join("kept-0").exists());
+    }
+
+    #[test]
+    fn retention_and_compaction_run_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(store(dir.path()));
+        s.create_topic("logs", Some(1), configs(&[("segment.bytes", "200"), ("retention.ms", "1000")]))
+            .unwrap();
+        s.create_topic(
+            "state",
+            Some(1),
+            configs(&[("segment.bytes", "200"), ("cleanup.policy", "compact")]),
+        )
+        .unwrap();
+        let old = {
+            let mut b = BatchBuilder::new(Compression::None);
+            b.push(now_ms() - 10_000, Some(b"k"), Some(&[7u8; 150]), &[]);
+            b.build().unwrap()
+        };
+        for _ in 0..5 {
+            s.partition("logs", 0).unwrap().append(&old).unwrap();
+            s.partition("state", 0).unwrap().append(&one_record(&[1u8; 150])).unwrap();
+        }
+        assert!(s.run_retention() >= 4);
+        assert_eq!(s.partition("logs", 0).unwrap().stats().segments, 1);
+        assert!(s.run_compaction() > 0);
+        let state = s.partition("state", 0).unwrap().stats();
+        assert_eq!(state.log_end_offset, 5);
+        // Only the latest record of the closed segments and the active segment remain.
+        assert_eq!(state.segments, 2, "{state:?}");
+        assert!(state.size_bytes < 500, "{state:?}");
+        let id = new_topic_id();
+        assert_eq!(id.len(), 22);
+        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    }
+}

@@ -339,7 +339,7 @@ impl Default for LogConfig {
             segment_ms: 7 * 24 * 3600 * 1000,
             index_interval_bytes: 4096,
             flush: FlushPolicy {
-                every_messages: u64::MAX,
+                every_messages: i64::MAX as u64,
                 interval: Duration::from_millis(1000),
             },
             retention_ms: Some(7 * 24 * 3600 * 1000),
