@@ -732,7 +732,10 @@ mod tests {
     }
 
     fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -752,7 +755,12 @@ mod tests {
             assert!(err.contains(why), "{bad}: {err}");
         }
         let long = "x".repeat(250);
-        assert!(validate_topic_name(&long).unwrap_err().to_string().contains("249"));
+        assert!(
+            validate_topic_name(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("249")
+        );
     }
 
     #[test]
@@ -764,7 +772,10 @@ mod tests {
                 .create_topic("orders", Some(3), configs(&[("retention.ms", "1000")]))
                 .unwrap();
             assert_eq!(d.partitions.len(), 3);
-            s.partition("orders", 2).unwrap().append(&one_record(b"v")).unwrap();
+            s.partition("orders", 2)
+                .unwrap()
+                .append(&one_record(b"v"))
+                .unwrap();
             assert!(matches!(
                 s.create_topic("orders", Some(1), BTreeMap::new()),
                 Err(BrokerError::TopicExists(_))
@@ -778,14 +789,20 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("segment.bytes"), "{err}");
-            assert!(s.list_topics() == vec!["orders".to_string()], "failed creates leave nothing");
+            assert!(
+                s.list_topics() == vec!["orders".to_string()],
+                "failed creates leave nothing"
+            );
             s.close().unwrap();
         }
         let s = store(dir.path());
         assert_eq!(s.list_topics(), vec!["orders".to_string()]);
         let d = s.describe_topic("orders").unwrap();
         assert_eq!(d.partitions[2].log_end_offset, 1);
-        assert_eq!(d.overrides.get("retention.ms").map(String::as_str), Some("1000"));
+        assert_eq!(
+            d.overrides.get("retention.ms").map(String::as_str),
+            Some("1000")
+        );
         let cfgs = s.topic_configs("orders").unwrap();
         assert!(cfgs.contains(&("retention.ms", "1000".to_string(), false)));
         assert!(cfgs.contains(&("cleanup.policy", "delete".to_string(), true)));
@@ -804,20 +821,39 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = store(dir.path());
         s.create_topic("t", Some(1), BTreeMap::new()).unwrap();
-        s.partition("t", 0).unwrap().append(&one_record(b"old")).unwrap();
+        s.partition("t", 0)
+            .unwrap()
+            .append(&one_record(b"old"))
+            .unwrap();
         assert!(s.create_topic("t.x", Some(1), BTreeMap::new()).is_ok());
-        let err = s.create_topic("t_x", Some(1), BTreeMap::new()).unwrap_err().to_string();
+        let err = s
+            .create_topic("t_x", Some(1), BTreeMap::new())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("collides"), "{err}");
 
         assert_eq!(s.add_partitions("t", 4).unwrap().partitions.len(), 4);
-        assert!(matches!(s.add_partitions("t", 2), Err(BrokerError::InvalidPartitions { .. })));
+        assert!(matches!(
+            s.add_partitions("t", 2),
+            Err(BrokerError::InvalidPartitions { .. })
+        ));
         assert!(s.partition("t", 3).is_some());
 
-        s.set_topic_configs("t", configs(&[("cleanup.policy", "compact")])).unwrap();
-        assert!(s.partition("t", 1).unwrap().config().cleanup_policy.compacts());
+        s.set_topic_configs("t", configs(&[("cleanup.policy", "compact")]))
+            .unwrap();
+        assert!(
+            s.partition("t", 1)
+                .unwrap()
+                .config()
+                .cleanup_policy
+                .compacts()
+        );
 
         s.delete_topic("t").unwrap();
-        assert!(matches!(s.delete_topic("t"), Err(BrokerError::UnknownTopic(_))));
+        assert!(matches!(
+            s.delete_topic("t"),
+            Err(BrokerError::UnknownTopic(_))
+        ));
         assert!(!dir.path().join("t-0").exists());
         // A new topic of the same name starts empty.
         s.create_topic("t", Some(1), BTreeMap::new()).unwrap();
@@ -845,7 +881,10 @@ mod tests {
         assert!(!dir.path().join("gone-0").exists());
         assert!(!dir.path().join("gone-1").exists());
         assert!(!dir.path().join("x-1-delete").exists());
-        assert!(dir.path().join("not-ours").exists(), "foreign directories are left alone");
+        assert!(
+            dir.path().join("not-ours").exists(),
+            "foreign directories are left alone"
+        );
         assert!(dir.path().join("kept-0").exists());
     }
 
@@ -853,8 +892,12 @@ mod tests {
     fn retention_and_compaction_run_from_the_store() {
         let dir = tempfile::tempdir().unwrap();
         let s = Arc::new(store(dir.path()));
-        s.create_topic("logs", Some(1), configs(&[("segment.bytes", "200"), ("retention.ms", "1000")]))
-            .unwrap();
+        s.create_topic(
+            "logs",
+            Some(1),
+            configs(&[("segment.bytes", "200"), ("retention.ms", "1000")]),
+        )
+        .unwrap();
         s.create_topic(
             "state",
             Some(1),
@@ -868,7 +911,10 @@ mod tests {
         };
         for _ in 0..5 {
             s.partition("logs", 0).unwrap().append(&old).unwrap();
-            s.partition("state", 0).unwrap().append(&one_record(&[1u8; 150])).unwrap();
+            s.partition("state", 0)
+                .unwrap()
+                .append(&one_record(&[1u8; 150]))
+                .unwrap();
         }
         assert!(s.run_retention() >= 4);
         assert_eq!(s.partition("logs", 0).unwrap().stats().segments, 1);
@@ -880,6 +926,9 @@ mod tests {
         assert!(state.size_bytes < 500, "{state:?}");
         let id = new_topic_id();
         assert_eq!(id.len(), 22);
-        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
     }
 }

@@ -184,3 +184,161 @@ pub fn clean_segment(
         size: out.len() as u64,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::log::batch::{BatchIter, decode_records};
+    use crate::log::compression::Compression;
+    use crate::log::partition::now_ms;
+    use crate::log::{OffsetSpec, PartitionLog};
+
+    fn log(dir: &Path, pairs: &[(&str, &str)]) -> PartitionLog {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        PartitionLog::open(
+            dir,
+            Arc::new(LogConfig::default().with_overrides(&map).unwrap()),
+        )
+        .unwrap()
+    }
+
+    /// Every surviving record as (offset, key, value).
+    fn contents(log: &PartitionLog) -> Vec<(i64, String, Option<String>)> {
+        let r = log.read(log.log_start_offset(), 1 << 24, true).unwrap();
+        let mut out = Vec::new();
+        let mut next = log.log_start_offset();
+        let mut bytes = r.records;
+        loop {
+            if bytes.is_empty() {
+                return out;
+            }
+            for item in BatchIter::new(&bytes) {
+                let (pos, h) = item.unwrap();
+                let (_, recs) = decode_records(&bytes[pos..pos + h.size()], 1 << 24).unwrap();
+                for r in recs {
+                    let s = |b: Option<Bytes>| b.map(|b| String::from_utf8(b.to_vec()).unwrap());
+                    out.push((r.offset, s(r.key).unwrap(), s(r.value)));
+                }
+                next = h.last_offset() + 1;
+            }
+            if next >= log.high_watermark() {
+                return out;
+            }
+            bytes = log.read(next, 1 << 24, true).unwrap().records;
+        }
+    }
+
+    fn batch(codec: Compression, ts: i64, recs: &[(&str, Option<&str>)]) -> Vec<u8> {
+        let mut b = BatchBuilder::new(codec);
+        for (k, v) in recs {
+            b.push(ts, Some(k.as_bytes()), v.map(str::as_bytes), &[]);
+        }
+        b.build().unwrap()
+    }
+
+    #[test]
+    fn compressed_batches_are_rewritten_keeping_offsets_and_codec() {
+        for codec in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let log = log(dir.path(), &[("cleanup.policy", "compact")]);
+            let t = now_ms() - 1000;
+            log.append(&batch(
+                codec,
+                t,
+                &[("a", Some("1")), ("b", Some("1")), ("c", Some("1"))],
+            ))
+            .unwrap();
+            log.append(&batch(codec, t, &[("b", Some("2")), ("d", Some("1"))]))
+                .unwrap();
+            log.roll().unwrap();
+            assert!(log.compact(now_ms()).unwrap() > 0, "{codec:?}");
+            assert_eq!(
+                contents(&log),
+                vec![
+                    (0, "a".into(), Some("1".into())),
+                    (2, "c".into(), Some("1".into())),
+                    (3, "b".into(), Some("2".into())),
+                    (4, "d".into(), Some("1".into())),
+                ],
+                "{codec:?}"
+            );
+            // The rewritten batch keeps the codec and its last offset.
+            let r = log.read(0, 1 << 20, true).unwrap();
+            let (_, h) = BatchIter::new(&r.records).next().unwrap().unwrap();
+            assert_eq!(h.compression().unwrap(), codec);
+            assert_eq!(h.last_offset(), 2);
+            // Reopen: the swapped segment and rebuilt indexes are consistent.
+            drop(log);
+            let log = super::tests::log(dir.path(), &[("cleanup.policy", "compact")]);
+            assert_eq!(contents(&log).len(), 4);
+            assert_eq!(
+                log.list_offset(OffsetSpec::Earliest).unwrap(),
+                Some((0, -1))
+            );
+        }
+    }
+
+    #[test]
+    fn tombstones_live_for_delete_retention_then_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log(
+            dir.path(),
+            &[
+                ("cleanup.policy", "compact,delete"),
+                ("delete.retention.ms", "60000"),
+                ("retention.ms", "-1"),
+            ],
+        );
+        let recent = now_ms() - 1000;
+        log.append(&batch(
+            Compression::None,
+            recent,
+            &[("a", Some("1")), ("b", Some("1"))],
+        ))
+        .unwrap();
+        log.append(&batch(Compression::None, recent, &[("a", None)]))
+            .unwrap();
+        log.roll().unwrap();
+        log.compact(now_ms()).unwrap();
+        // The tombstone is younger than delete.retention.ms: it stays, a's value goes.
+        assert_eq!(
+            contents(&log),
+            vec![(1, "b".into(), Some("1".into())), (2, "a".into(), None)]
+        );
+        // An hour later it is gone too.
+        log.compact(now_ms() + 3_600_000).unwrap();
+        assert_eq!(contents(&log), vec![(1, "b".into(), Some("1".into()))]);
+        assert_eq!(log.log_end_offset(), 3);
+    }
+
+    #[test]
+    fn min_compaction_lag_protects_recent_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log(
+            dir.path(),
+            &[
+                ("cleanup.policy", "compact"),
+                ("min.compaction.lag.ms", "3600000"),
+            ],
+        );
+        log.append(&batch(
+            Compression::None,
+            now_ms(),
+            &[("a", Some("1")), ("a", Some("2"))],
+        ))
+        .unwrap();
+        log.roll().unwrap();
+        assert_eq!(log.compact(now_ms()).unwrap(), 0);
+        assert_eq!(contents(&log).len(), 2);
+    }
+}

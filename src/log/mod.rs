@@ -23,4 +23,4 @@ pub mod segment;
 
 pub use config::{CleanupPolicy, FlushPolicy, LogConfig};
 pub use error::LogError;
-pub use partition::{AppendInfo, PartitionLog, ReadResult};
+pub use partition::{AppendInfo, LogStats, OffsetSpec, PartitionLog, ReadResult};

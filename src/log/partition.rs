@@ -64,6 +64,28 @@ pub struct ReadResult {
     pub log_end_offset: i64,
 }
 
+/// What a ListOffsets request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// Kafka's -2: the log start offset.
+    Earliest,
+    /// Kafka's -1: the high watermark (the next offset to be written and acknowledged).
+    Latest,
+    /// The first record whose timestamp is at or after this one.
+    Timestamp(i64),
+}
+
+impl OffsetSpec {
+    /// From the protocol's encoding (-2 earliest, -1 latest, else a timestamp).
+    pub fn from_protocol(timestamp: i64) -> OffsetSpec {
+        match timestamp {
+            -2 => OffsetSpec::Earliest,
+            -1 => OffsetSpec::Latest,
+            ts => OffsetSpec::Timestamp(ts),
+        }
+    }
+}
+
 /// A point-in-time description of the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogStats {
@@ -616,7 +638,9 @@ impl PartitionLog {
                     .range(..=offset)
                     .next_back()
                     .map_or(offset, |(b, _)| *b);
-                for (base, seg) in inner.segments.range(first..) {
+                // The floor segment holds the offset unless compaction removed its tail;
+                // then the next one does. A few candidates are enough.
+                for (base, seg) in inner.segments.range(first..).take(4) {
                     let limit = inner.readable_limit(*base, seg.size);
                     if limit == 0 && *base > inner.hw_position.0 {
                         break;
@@ -652,6 +676,17 @@ impl PartitionLog {
         })
     }
 
+    /// ListOffsets: the log start offset, the high watermark, or the first offset at
+    /// or after a timestamp (with that record's timestamp; `None` if every record is
+    /// older). The two special answers carry timestamp -1, as Kafka's do.
+    pub fn list_offset(&self, spec: OffsetSpec) -> Result<Option<(i64, i64)>, LogError> {
+        match spec {
+            OffsetSpec::Earliest => Ok(Some((self.log_start_offset(), -1))),
+            OffsetSpec::Latest => Ok(Some((self.high_watermark(), -1))),
+            OffsetSpec::Timestamp(ts) => self.offset_for_timestamp(ts),
+        }
+    }
+
     /// ListOffsets by time: the first offset whose record timestamp is at or after
     /// `timestamp`, with that record's timestamp; `None` if every record is older.
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
@@ -661,6 +696,7 @@ impl PartitionLog {
                 .segments
                 .iter()
                 .filter(|(_, s)| s.max_timestamp >= timestamp)
+                .take(4)
                 .map(|(base, s)| {
                     (
                         s.file.clone(),
@@ -1124,6 +1160,18 @@ mod tests {
         assert_eq!(log.offset_for_timestamp(1010).unwrap(), Some((30, 1010)));
         assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 1000)));
         assert_eq!(log.offset_for_timestamp(5000).unwrap(), None);
+        assert_eq!(
+            log.list_offset(OffsetSpec::from_protocol(-2)).unwrap(),
+            Some((0, -1))
+        );
+        assert_eq!(
+            log.list_offset(OffsetSpec::from_protocol(-1)).unwrap(),
+            Some((120, -1))
+        );
+        assert_eq!(
+            log.list_offset(OffsetSpec::from_protocol(1039)).unwrap(),
+            Some((117, 1039))
+        );
         // Unclean reopen (no close): everything is re-verified and still there.
         drop(log);
         std::fs::remove_file(dir.path().join(RECOVERY_POINT_FILE)).unwrap();
