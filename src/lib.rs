@@ -17,3 +17,4 @@ pub mod cli;
 pub mod debug;
 pub mod log;
 pub mod properties;
+pub mod protocol;

@@ -10,6 +10,9 @@
 
 mod config;
 mod error;
+pub mod group;
+pub mod producer;
+pub mod server;
 pub mod topics;
 
 pub use config::BrokerConfig;

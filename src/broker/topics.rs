@@ -693,7 +693,7 @@ fn write_metadata(dir: &Path, mut topics: Vec<TopicMeta>) -> Result<(), BrokerEr
 
 /// A random topic id in Kafka's text form: 16 random bytes, URL-safe base64, no
 /// padding.
-fn new_topic_id() -> String {
+pub(crate) fn new_topic_id() -> String {
     let mut bytes = [0u8; 16];
     let filled = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
     if filled.is_err() {

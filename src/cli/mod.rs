@@ -3,16 +3,12 @@
 
 mod topics;
 
-use std::path::PathBuf;
-use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-use crate::broker::{BrokerConfig, TopicStore};
+use crate::broker::server::{BrokerSettings, RunningBroker};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,12 +52,18 @@ enum DebugCommand {
     CrashWriter(crate::debug::CrashWriterArgs),
 }
 
-/// Where the broker keeps its data and how it is tuned.
+/// Where the broker keeps its data, where it listens, and how it is tuned.
 #[derive(Debug, clap::Args)]
 pub struct BrokerArgs {
     /// The data directory (Kafka's log.dirs).
-    #[arg(long, default_value = "./data")]
-    data_dir: PathBuf,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Where to serve the Kafka protocol (port 0 picks a free port; the bound address is printed).
+    #[arg(long)]
+    listen: Option<String>,
+    /// The host:port clients are told to connect to (default: the bound address).
+    #[arg(long)]
+    advertised_listener: Option<String>,
     /// A broker .properties file (Kafka's broker keys: log.segment.bytes, log.retention.hours, ...).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -71,8 +73,8 @@ pub struct BrokerArgs {
 }
 
 impl BrokerArgs {
-    /// Build the broker config: file first, then overrides; unknown keys are warned about.
-    pub fn broker_config(&self) -> anyhow::Result<BrokerConfig> {
+    /// Build the settings: defaults, then the file, then overrides, then flags.
+    pub fn settings(&self) -> anyhow::Result<BrokerSettings> {
         let mut props = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -88,11 +90,20 @@ impl BrokerArgs {
                 .with_context(|| format!("--override {o:?}: expected KEY=VALUE"))?;
             props.insert(k.trim().to_string(), v.trim().to_string());
         }
-        let mut config = BrokerConfig::new(&self.data_dir);
-        for key in config.apply(&props)? {
+        if let Some(dir) = &self.data_dir {
+            props.insert("log.dirs".into(), dir.display().to_string());
+        }
+        if let Some(listen) = &self.listen {
+            props.insert("listeners".into(), listen.clone());
+        }
+        if let Some(adv) = &self.advertised_listener {
+            props.insert("advertised.listeners".into(), adv.clone());
+        }
+        let mut settings = BrokerSettings::new("./data");
+        for key in settings.apply(&props)? {
             tracing::warn!(%key, "unknown broker config key ignored");
         }
-        Ok(config)
+        Ok(settings)
     }
 }
 
@@ -113,7 +124,10 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            #[allow(clippy::print_stderr, reason = "the one place errors reach the user")]
+            {
+                eprintln!("error: {e:#}");
+            }
             ExitCode::FAILURE
         }
     }
@@ -129,21 +143,25 @@ fn init_tracing() {
 }
 
 fn run_broker(args: &BrokerArgs) -> anyhow::Result<()> {
-    let config = args.broker_config()?;
-    let store = Arc::new(TopicStore::open(config)?);
-    let maintenance = store.start_maintenance();
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
-    tracing::info!(data_dir = %store.config().data_dir.display(), "broker running; SIGTERM or Ctrl-C stops it");
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    tracing::info!("shutting down: flushing every partition");
-    maintenance.stop();
-    store.close()?;
-    tracing::info!("clean shutdown");
-    Ok(())
+    let settings = args.settings()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let running = RunningBroker::start(settings).await?;
+        // One line on stdout that scripts and tests can wait for.
+        println!("tributary broker listening on {}", running.addr);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutting down: closing connections, flushing every partition");
+        running.stop().await?;
+        tracing::info!("clean shutdown");
+        Ok(())
+    })
 }

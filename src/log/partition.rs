@@ -502,9 +502,10 @@ impl PartitionLog {
     fn roll_locked(&self, inner: &mut Inner) -> Result<(), LogError> {
         let base = inner.log_end_offset;
         if let Some((_, active)) = inner.segments.last_key_value_mut_compat() {
-            active.write_indexes(&self.dir)?;
+            let index_files = active.write_indexes(&self.dir)?;
             let file = active.file.clone();
             inner.unsynced_files.push(file);
+            inner.unsynced_files.extend(index_files);
         }
         let seg = Segment::create(&self.dir, base)?;
         inner.segments.insert(base, seg);
@@ -903,7 +904,9 @@ impl PartitionLog {
             return Ok(());
         }
         let mut seg = Segment::open_trusted(&self.dir, old.base_offset, interval)?;
-        seg.write_indexes(&self.dir)?;
+        for f in seg.write_indexes(&self.dir)? {
+            f.sync_data().map_err(|e| LogError::io(&self.dir, e))?;
+        }
         inner.segments.insert(old.base_offset, seg);
         Ok(())
     }
@@ -919,10 +922,15 @@ impl PartitionLog {
         }
         inner.closed = true;
         let leo = inner.log_end_offset;
-        if let Some((_, active)) = inner.segments.last_key_value_mut_compat() {
-            active.write_indexes(&self.dir)?;
-        }
+        let index_files = match inner.segments.last_key_value_mut_compat() {
+            Some((_, active)) => active.write_indexes(&self.dir)?,
+            None => Vec::new(),
+        };
         drop(inner);
+        // The recovery point below will trust these indexes: make them durable first.
+        for f in index_files {
+            f.sync_data().map_err(|e| LogError::io(&self.dir, e))?;
+        }
         write_recovery_point(&self.dir, leo)
     }
 }

@@ -164,9 +164,16 @@ impl Segment {
             return Ok(seg);
         }
         if let Some((index, time_index)) = seg.load_indexes(dir)? {
-            // The indexes cover the file up to their last entry; read the tail after it
-            // to find the end offset and the max timestamp.
-            let start = index.entries().last().map_or(0, |&(_, p)| u64::from(p));
+            // The offset index covers the file up to its last entry; every batch before
+            // the time index's last entry has a smaller timestamp than that entry. So the
+            // headers from the earlier of the two on give the end offset and the true
+            // max timestamp, even if an index file lost its last entries.
+            let offset_start = index.entries().last().map_or(0, |&(_, p)| u64::from(p));
+            let time_start = time_index
+                .entries()
+                .last()
+                .map_or(0, |&(_, rel)| u64::from(index.lookup(rel)));
+            let start = offset_start.min(time_start);
             let mut tail = Vec::new();
             let end = seg.scan(start, false, |b, _| {
                 tail.push(*b);
@@ -190,7 +197,7 @@ impl Segment {
                         seg.max_timestamp_offset = b.header.base_offset;
                     }
                 }
-                seg.bytes_since_index = seg.size - start;
+                seg.bytes_since_index = seg.size - offset_start;
                 seg.first_batch_timestamp = seg.read_header_at(0)?.map(|h| h.max_timestamp);
                 return Ok(seg);
             }
@@ -245,6 +252,17 @@ impl Segment {
                 Some(h) if h.base_offset == self.base_offset + i64::from(rel) => {}
                 _ => return Ok(None),
             }
+        }
+        // A closed segment's time index always ends with the segment's largest
+        // timestamp and the batch that holds it; check that batch says so.
+        let Some(&(ts, rel)) = time_index.entries().last() else {
+            return Ok(None);
+        };
+        let target = self.base_offset + i64::from(rel);
+        let hint = u64::from(index.lookup(rel));
+        match find_batch(&self.file, &self.path, hint, self.size, target) {
+            Ok(Some(b)) if b.header.base_offset == target && b.header.max_timestamp == ts => {}
+            _ => return Ok(None),
         }
         Ok(Some((index, time_index)))
     }
@@ -384,21 +402,28 @@ impl Segment {
         }
     }
 
-    /// Write the `.index` and `.timeindex` files (derived data: not synced; validated
-    /// when read back).
-    pub fn write_indexes(&mut self, dir: &Path) -> Result<(), LogError> {
+    /// Write the `.index` and `.timeindex` files and return their handles, which the
+    /// caller syncs before a recovery point covers this segment (a trusted segment's
+    /// indexes are loaded as they are, so they must be as durable as its data).
+    pub fn write_indexes(&mut self, dir: &Path) -> Result<Vec<Arc<File>>, LogError> {
         if self.size > 0 {
             let rel = self.relative(self.max_timestamp_offset);
             self.time_index.push(self.max_timestamp, rel);
         }
+        let mut files = Vec::with_capacity(2);
         for (suffix, bytes) in [
             (INDEX_SUFFIX, self.index.encode()),
             (TIME_INDEX_SUFFIX, self.time_index.encode()),
         ] {
             let path = file_path(dir, self.base_offset, suffix);
-            std::fs::write(&path, bytes).map_err(|e| LogError::io(&path, e))?;
+            let write = || -> std::io::Result<File> {
+                let mut f = File::create(&path)?;
+                std::io::Write::write_all(&mut f, &bytes)?;
+                Ok(f)
+            };
+            files.push(Arc::new(write().map_err(|e| LogError::io(&path, e))?));
         }
-        Ok(())
+        Ok(files)
     }
 
     /// Remove the segment's files. Readers holding the file handle keep reading the

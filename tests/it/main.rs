@@ -1,1 +1,15 @@
 //! Integration tests: the real binary and the real files.
+//!
+//! One test crate (so one link and one binary) holding every integration test:
+//! - [`log_model`]: proptest runs of random operations on a `PartitionLog` against an
+//!   in-memory model of what it must hold;
+//! - [`crash`]: SIGKILL the real binary while it appends, then check recovery against
+//!   its acknowledgements, also with torn tails as a power loss leaves them;
+//! - [`recovery`]: reopening after index files were lost or cut short.
+//!
+//! [`support`] is the shared harness.
+
+mod crash;
+mod log_model;
+mod recovery;
+mod support;
