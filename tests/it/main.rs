@@ -5,11 +5,15 @@
 //!   in-memory model of what it must hold;
 //! - [`crash`]: SIGKILL the real binary while it appends, then check recovery against
 //!   its acknowledgements, also with torn tails as a power loss leaves them;
+//! - [`hostile`]: malformed frames, hostile lengths, corrupt batches and bad names sent
+//!   to a running broker, which answers with error codes or closes the connection and
+//!   keeps serving;
 //! - [`recovery`]: reopening after index files were lost or cut short.
 //!
 //! [`support`] is the shared harness.
 
 mod crash;
+mod hostile;
 mod log_model;
 mod recovery;
 mod support;
