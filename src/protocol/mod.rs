@@ -24,7 +24,7 @@ pub mod codec;
 pub mod error;
 
 pub use codec::{
-    DecodedRequest, Limits, SUPPORTED, api_versions_unsupported_response, decode_request,
-    encode_response, frame_length, supported_versions,
+    DecodedRequest, Limits, SUPPORTED, advertised_versions, api_versions_unsupported_response,
+    decode_request, encode_response, frame_length, supported_versions,
 };
 pub use error::ProtocolError;
