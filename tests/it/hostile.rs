@@ -253,3 +253,41 @@ fn bad_batches_and_topic_names_get_error_codes() {
     still_serves(addr);
     rt.block_on(broker.stop()).expect("clean stop");
 }
+
+#[test]
+fn transactional_producers_are_refused_at_once() {
+    use kafka_protocol::messages::{
+        FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest,
+        InitProducerIdResponse, TransactionalId,
+    };
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = start(&rt, dir.path());
+    let mut s = connect(broker.addr);
+    let find = FindCoordinatorRequest::default()
+        .with_key_type(1)
+        .with_key(StrBytes::from_static_str("tx-1"));
+    send_raw(&mut s, &request(ApiKey::FindCoordinator, 3, 1, &find));
+    let mut resp = read_frame(&mut s).expect("answered");
+    let _ = bytes::Buf::get_i32(&mut resp);
+    let _ = bytes::Buf::get_i8(&mut resp); // flexible response header: no tagged fields
+    let found = FindCoordinatorResponse::decode(&mut resp, 3).expect("decodes");
+    assert_eq!(
+        found.error_code, 0,
+        "the transaction coordinator is this node"
+    );
+    assert_eq!(found.port, i32::from(broker.addr.port()));
+
+    let init = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx-1"))))
+        .with_transaction_timeout_ms(60_000);
+    send_raw(&mut s, &request(ApiKey::InitProducerId, 1, 2, &init));
+    let mut resp = read_frame(&mut s).expect("answered");
+    let _ = bytes::Buf::get_i32(&mut resp);
+    let init = InitProducerIdResponse::decode(&mut resp, 1).expect("decodes");
+    assert_eq!(
+        init.error_code, 53,
+        "TRANSACTIONAL_ID_AUTHORIZATION_FAILED: fatal for clients"
+    );
+    rt.block_on(broker.stop()).expect("clean stop");
+}

@@ -12,6 +12,7 @@
 //!
 //! [`support`] is the shared harness.
 
+mod clients;
 mod crash;
 mod hostile;
 mod log_model;

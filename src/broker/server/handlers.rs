@@ -958,7 +958,10 @@ fn find_coordinator(
     let answer = |key: &StrBytes| {
         let mut c = Coordinator::default();
         c.key = key.clone();
-        if r.key_type != 0 {
+        // Groups (0) and transactions (1) both answer with this node: a transactional
+        // producer then learns at InitProducerId, at once and fatally, that transactions
+        // are unsupported, instead of retrying a missing coordinator forever.
+        if r.key_type != 0 && r.key_type != 1 {
             c.error_code = code(ResponseError::CoordinatorNotAvailable);
             c.error_message = Some(str_bytes(
                 "only group coordinators exist on this broker (no transactions)",

@@ -1,6 +1,8 @@
 //! The harness shared by the integration tests: log configs, reading a whole log back
-//! batch by batch, a small seeded generator, and the `tributary debug crash-writer`
-//! child process.
+//! batch by batch, a small seeded generator, the `tributary debug crash-writer` child
+//! process, `tributary broker` child processes ([`BrokerProcess`]: start on a free or a
+//! given port, SIGKILL, SIGTERM, restart on the same data directory), and other child
+//! processes run with a time limit ([`run_bounded`], [`LineChild`]).
 //!
 //! It holds no assertions about the log's behaviour; the tests do.
 
@@ -11,7 +13,7 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tributary::log::batch::{self, BatchHeader, BatchIter, Record};
 use tributary::log::{LogConfig, PartitionLog};
@@ -276,6 +278,376 @@ fn forward_acks(out: ChildStdout, tx: mpsc::Sender<(i64, i64)>) {
         let ack = ack.unwrap_or_else(|| panic!("crash writer printed {line:?}"));
         if tx.send(ack).is_err() {
             return;
+        }
+    }
+}
+
+/// How long a broker may take to print its listening line (recovery included).
+const BROKER_START_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How long a broker may take to exit after SIGTERM.
+const BROKER_STOP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A `tributary broker` child process listening on a free port of 127.0.0.1, with its
+/// stderr appended to `<data dir>.log` (kept across restarts, shown when a test fails).
+///
+/// Dropping it SIGKILLs the process, so a failing test leaves no broker behind.
+#[derive(Debug)]
+pub struct BrokerProcess {
+    child: Option<Child>,
+    /// Where clients connect: `127.0.0.1:PORT`.
+    pub bootstrap: String,
+    log: PathBuf,
+    stdout: Option<JoinHandle<()>>,
+}
+
+impl BrokerProcess {
+    /// Start a broker on `data_dir` with `--override` for each `key=value` in
+    /// `overrides`, listening on a free port, and wait for its listening line.
+    pub fn start(data_dir: &Path, overrides: &[&str]) -> BrokerProcess {
+        BrokerProcess::try_start_on(data_dir, "127.0.0.1:0", overrides)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Start a broker listening on `listen` (e.g. the address of one that was just
+    /// killed, so its clients reconnect) and wait for its `tributary broker listening
+    /// on ADDR` line. `Err` if it prints no such line: it exited (say, the port is
+    /// taken) or it took longer than a minute; the message includes its log.
+    pub fn try_start_on(
+        data_dir: &Path,
+        listen: &str,
+        overrides: &[&str],
+    ) -> Result<BrokerProcess, String> {
+        let log = broker_log_path(data_dir);
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("open {}: {e}", log.display()));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tributary"));
+        cmd.arg("broker")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", listen])
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file);
+        for o in overrides {
+            cmd.args(["--override", o]);
+        }
+        let mut child = cmd.spawn().expect("spawn tributary broker");
+        let out = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        // Reads every line, so the broker never blocks on a full pipe; the first one
+        // is the listening line.
+        let stdout = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                let _ = tx.send(line);
+            }
+        });
+        let mut broker = BrokerProcess {
+            child: Some(child),
+            bootstrap: String::new(),
+            log,
+            stdout: Some(stdout),
+        };
+        let line = match lines.recv_timeout(BROKER_START_DEADLINE) {
+            Ok(line) => line,
+            Err(e) => {
+                // Dropping `broker` kills and reaps it; its log says why it failed.
+                return Err(format!(
+                    "the broker on {} printed no listening line ({e}); its log:\n{}",
+                    data_dir.display(),
+                    broker.log_tail()
+                ));
+            }
+        };
+        match line.strip_prefix("tributary broker listening on ") {
+            Some(addr) => broker.bootstrap = addr.trim().to_string(),
+            None => {
+                return Err(format!(
+                    "the broker's first stdout line is {line:?}; its log:\n{}",
+                    broker.log_tail()
+                ));
+            }
+        }
+        Ok(broker)
+    }
+
+    /// The last 8 KiB of the broker's stderr, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        let start = text.len().saturating_sub(8 << 10);
+        String::from_utf8_lossy(&text[start..]).into_owned()
+    }
+
+    /// SIGKILL the broker and reap it: nothing gets flushed or closed.
+    pub fn kill(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("a running broker");
+        child.kill().expect("send SIGKILL to the broker");
+        let status = child.wait().expect("reap the broker");
+        self.join_stdout();
+        status
+    }
+
+    /// SIGTERM the broker and wait (bounded) for it to exit; it must exit cleanly.
+    pub fn terminate(mut self) {
+        let child = self.child.take().expect("a running broker");
+        let pid = child.id();
+        signal(pid, libc::SIGTERM);
+        match wait_bounded(child, BROKER_STOP_DEADLINE) {
+            Ok(status) => assert!(
+                status.success(),
+                "the broker exited with {status} after SIGTERM; its log:\n{}",
+                self.log_tail()
+            ),
+            Err(()) => panic!(
+                "the broker did not exit within {BROKER_STOP_DEADLINE:?} of SIGTERM (now killed); its log:\n{}",
+                self.log_tail()
+            ),
+        }
+        self.join_stdout();
+    }
+
+    fn join_stdout(&mut self) {
+        if let Some(t) = self.stdout.take() {
+            t.join().expect("broker stdout reader thread");
+        }
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        // Only reached with a live child when a test panics: leave no broker behind.
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Where [`BrokerProcess`] appends the stderr of brokers on `data_dir`.
+pub fn broker_log_path(data_dir: &Path) -> PathBuf {
+    let mut name = data_dir.as_os_str().to_owned();
+    name.push(".log");
+    PathBuf::from(name)
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    let pid = libc::pid_t::try_from(pid).expect("a pid fits pid_t");
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own unreaped
+    // child, so it cannot have been reused by another process.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(
+        rc,
+        0,
+        "kill({pid}, {sig}): {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Wait for `child` to exit within `limit`; past it, SIGKILL it, reap it, and return
+/// `Err`. A thread waits with `WNOWAIT`, which leaves the exited child unreaped, so its
+/// pid stays ours until `child.wait()` here: no polling, and no signal to a reused pid.
+fn wait_bounded(mut child: Child, limit: Duration) -> Result<ExitStatus, ()> {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let id = libc::id_t::from(pid);
+        loop {
+            // SAFETY: `info` is a valid, writable siginfo_t for the call's duration.
+            let rc = unsafe {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOWAIT)
+            };
+            if rc == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+            {
+                break;
+            }
+        }
+        let _ = tx.send(());
+    });
+    let in_time = rx.recv_timeout(limit).is_ok();
+    if !in_time {
+        signal(pid, libc::SIGKILL);
+    }
+    waiter.join().expect("waiter thread");
+    let status = child.wait().expect("reap a child process");
+    if in_time { Ok(status) } else { Err(()) }
+}
+
+/// What a bounded command printed and how it ended.
+#[derive(Debug)]
+pub struct CommandOutput {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+/// Run `cmd` with `stdin` as its standard input, capturing its output, and SIGKILL it
+/// if it has not finished within `limit` (then panic with what it printed so far).
+pub fn run_bounded(cmd: &mut Command, stdin: Option<Vec<u8>>, limit: Duration) -> CommandOutput {
+    let what = format!("{cmd:?}");
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let writer = stdin.map(|bytes| {
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        std::thread::spawn(move || {
+            use std::io::Write;
+            // A child that exits early closes the pipe: its exit status tells why.
+            let _ = pipe.write_all(&bytes);
+        })
+    });
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        String::from_utf8_lossy(&v).into_owned()
+    });
+    let status = wait_bounded(child, limit);
+    if let Some(w) = writer {
+        w.join().expect("stdin writer thread");
+    }
+    let stdout = out.join().expect("stdout reader thread");
+    let stderr = err.join().expect("stderr reader thread");
+    match status {
+        Ok(status) => CommandOutput {
+            status,
+            stdout,
+            stderr,
+        },
+        Err(()) => panic!(
+            "{what} did not finish within {limit:?} and was killed\n--- stdout (tail):\n{}\n--- stderr:\n{stderr}",
+            tail(&String::from_utf8_lossy(&stdout), 4096)
+        ),
+    }
+}
+
+/// The last `max` bytes of `text` (at a char boundary).
+pub fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+/// A child process whose stdout lines arrive as it prints them, for tests that act on
+/// what a client says (e.g. kill the broker when a script prints `KILL NOW`); its
+/// stderr is collected. Dropping it SIGKILLs a child still running.
+#[derive(Debug)]
+pub struct LineChild {
+    child: Option<Child>,
+    what: String,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    stdout: Option<JoinHandle<()>>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl LineChild {
+    pub fn spawn(cmd: &mut Command) -> LineChild {
+        let what = format!("{cmd:?}");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+        let out = child.stdout.take().expect("piped stdout");
+        let mut err = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = mpsc::channel();
+        let stdout = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = err.read_to_end(&mut v);
+            String::from_utf8_lossy(&v).into_owned()
+        });
+        LineChild {
+            child: Some(child),
+            what,
+            lines,
+            seen: Vec::new(),
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Wait until the child prints the line `line`; false if its stdout ends or
+    /// `limit` passes first.
+    pub fn wait_for_line(&mut self, line: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let found = l == line;
+                    self.seen.push(l);
+                    if found {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Wait (at most `limit`, then SIGKILL) for the child to exit; everything it
+    /// printed. Panics if it had to be killed.
+    pub fn finish(mut self, limit: Duration) -> CommandOutput {
+        let child = self.child.take().expect("a running child");
+        let status = wait_bounded(child, limit);
+        if let Some(t) = self.stdout.take() {
+            t.join().expect("stdout reader thread");
+        }
+        let stderr = self
+            .stderr
+            .take()
+            .map(|t| t.join().expect("stderr reader thread"))
+            .unwrap_or_default();
+        self.seen.extend(self.lines.try_iter());
+        let mut stdout = self.seen.join("\n").into_bytes();
+        stdout.push(b'\n');
+        match status {
+            Ok(status) => CommandOutput {
+                status,
+                stdout,
+                stderr,
+            },
+            Err(()) => panic!(
+                "{} did not finish within {limit:?} and was killed\n--- stdout (tail):\n{}\n--- stderr:\n{stderr}",
+                self.what,
+                tail(&String::from_utf8_lossy(&stdout), 4096)
+            ),
+        }
+    }
+}
+
+impl Drop for LineChild {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
