@@ -16,5 +16,6 @@ pub mod broker;
 pub mod cli;
 pub mod debug;
 pub mod log;
+pub mod plugin;
 pub mod properties;
 pub mod protocol;

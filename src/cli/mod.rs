@@ -1,6 +1,7 @@
 //! The command line: argument parsing (clap) and dispatch to the library. Commands
 //! print for people; the work is done by the layers they call.
 
+mod plugin;
 mod topics;
 
 use anyhow::Context;
@@ -27,6 +28,8 @@ enum Command {
     Broker(BrokerArgs),
     /// Manage topics on a data directory directly (the broker must not be running on it).
     Topics(topics::TopicsArgs),
+    /// Inspect connector plugins on a plugin path.
+    Plugin(plugin::PluginArgs),
     /// Measure the real code paths against this machine's limits.
     Bench {
         #[command(subcommand)]
@@ -114,6 +117,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Broker(args) => run_broker(&args),
         Command::Topics(args) => topics::run(args),
+        Command::Plugin(args) => plugin::run(args),
         Command::Bench {
             which: BenchCommand::Log(args),
         } => crate::bench::log::run(&args),

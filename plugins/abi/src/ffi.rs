@@ -1,0 +1,279 @@
+//! The C ABI proper: symbols, the function table, status codes and the two ways bytes cross.
+//!
+//! # Loading protocol
+//!
+//! 1. The host resolves [`SYMBOL_ABI_VERSION`] and calls it. It calls nothing else in a
+//!    library whose answer is not [`ABI_VERSION`]: the rest of this file may have changed.
+//! 2. The host resolves [`SYMBOL_ENTRY`] and calls it once; the plugin answers a pointer to
+//!    its [`PluginApi`], which stays valid (and unchanged) as long as the library is loaded.
+//!    Libraries are never unloaded.
+//!
+//! # Memory
+//!
+//! Memory is freed on the side that allocated it:
+//!
+//! - Host → plugin: a [`Buf`] borrows host memory for the duration of one call.
+//! - Plugin → host: the plugin calls the host's [`Writer`] with a borrowed buffer; the host
+//!   copies what it needs before returning. Error messages come back the same way.
+//! - Instances (connectors, tasks) are opaque [`Handle`]s owned by the plugin; the host
+//!   hands each back to the matching `*_free` function exactly once.
+//!
+//! # Calls
+//!
+//! Every function returns a [`Status`]. A plugin never lets a panic unwind out of one of
+//! these functions: it catches it and returns [`Status::PANICKED`] with the panic message.
+//! One handle is used by one thread at a time; different handles may be used concurrently.
+//! Calls may block (a poll waiting for data, a flush waiting for a remote system): the host
+//! makes them from a blocking thread, never from an async worker.
+
+use std::ffi::c_void;
+
+/// The version of this ABI: the symbols, [`PluginApi`]'s layout and the [`crate::wire`]
+/// encodings. Any change to them bumps it; the host refuses libraries that report another.
+pub const ABI_VERSION: u32 = 1;
+
+/// `extern "C" fn() -> u32`, answering the plugin's [`ABI_VERSION`]. The first and, on a
+/// mismatch, the only call the host makes into a library.
+pub const SYMBOL_ABI_VERSION: &str = "tributary_plugin_abi_version";
+
+/// [`EntryFn`]: hands over the plugin's [`PluginApi`].
+pub const SYMBOL_ENTRY: &str = "tributary_plugin_entry";
+
+/// The type of [`SYMBOL_ABI_VERSION`].
+pub type AbiVersionFn = unsafe extern "C" fn() -> u32;
+
+/// The type of [`SYMBOL_ENTRY`]: on success writes a pointer to the plugin's function table
+/// to `out` (valid while the library is loaded, which is forever).
+pub type EntryFn = unsafe extern "C" fn(out: *mut *const PluginApi, err: Writer) -> Status;
+
+/// An instance owned by the plugin (a connector or a task), opaque to the host.
+pub type Handle = *mut c_void;
+
+/// The outcome of a call. A plain integer, not a Rust enum: a value the host does not know
+/// (from a newer plugin) must not be undefined behaviour.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status(pub i32);
+
+impl Status {
+    /// The call succeeded; outputs were written.
+    pub const OK: Status = Status(0);
+    /// The connector reported an error that retrying will not fix; a message was written.
+    pub const FAILED: Status = Status(1);
+    /// The connector reported an error that retrying may fix (Kafka Connect's
+    /// `RetriableException`); a message was written.
+    pub const RETRIABLE: Status = Status(2);
+    /// The connector panicked; the panic message was written. The instance must not be used
+    /// again except to free it.
+    pub const PANICKED: Status = Status(3);
+    /// The host passed something the plugin cannot use (a null handle, an index out of
+    /// range, bytes that do not decode); a message was written.
+    pub const INVALID_INPUT: Status = Status(4);
+}
+
+/// Bytes borrowed from the caller for the duration of one call. `ptr` may be null when
+/// `len` is 0.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Buf {
+    pub ptr: *const u8,
+    pub len: usize,
+}
+
+impl Buf {
+    /// Borrow a slice for a call.
+    pub fn from_slice(bytes: &[u8]) -> Buf {
+        Buf {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+        }
+    }
+
+    /// The borrowed bytes.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to `len` readable bytes that stay valid and unmodified for `'a`
+    /// (or `len` must be 0).
+    pub unsafe fn as_slice<'a>(self) -> &'a [u8] {
+        if self.len == 0 || self.ptr.is_null() {
+            &[]
+        } else {
+            // SAFETY: guaranteed by the caller.
+            unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        }
+    }
+}
+
+/// UTF-8 text owned by the plugin and valid while the library is loaded (descriptor fields).
+pub type Str = Buf;
+
+/// A host callback that receives bytes. The plugin calls `write` with a buffer borrowed for
+/// that call only; the host copies what it needs. `write` must not unwind (the host's
+/// implementation is `extern "C"`, so a panic in it aborts rather than unwinding into the
+/// plugin). Calling it more than once appends.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Writer {
+    pub ctx: *mut c_void,
+    pub write: unsafe extern "C" fn(ctx: *mut c_void, ptr: *const u8, len: usize),
+}
+
+impl Writer {
+    /// Hand `bytes` to the host.
+    ///
+    /// # Safety
+    ///
+    /// The writer must come from the host for the current call.
+    pub unsafe fn write(&self, bytes: &[u8]) {
+        // SAFETY: the host's callback and context are valid for the current call.
+        unsafe { (self.write)(self.ctx, bytes.as_ptr(), bytes.len()) }
+    }
+
+    /// A writer that appends to `vec`. The host side of every [`Writer`].
+    pub fn for_vec(vec: &mut Vec<u8>) -> Writer {
+        Writer {
+            ctx: (vec as *mut Vec<u8>).cast(),
+            write: append_to_vec,
+        }
+    }
+}
+
+/// The callback behind [`Writer::for_vec`].
+///
+/// # Safety
+///
+/// `ctx` must be a `*mut Vec<u8>` not otherwise borrowed during the call, and
+/// `ptr`/`len` a readable buffer.
+unsafe extern "C" fn append_to_vec(ctx: *mut c_void, ptr: *const u8, len: usize) {
+    // SAFETY: guaranteed by the caller (the plugin passes back the writer it was given).
+    let vec = unsafe { &mut *ctx.cast::<Vec<u8>>() };
+    // SAFETY: as above.
+    vec.extend_from_slice(unsafe { Buf { ptr, len }.as_slice() });
+}
+
+/// What kind of connector a descriptor describes.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectorKind(pub u32);
+
+impl ConnectorKind {
+    pub const SOURCE: ConnectorKind = ConnectorKind(1);
+    pub const SINK: ConnectorKind = ConnectorKind(2);
+}
+
+/// One connector a plugin exports. Every pointer is owned by the plugin and valid while the
+/// library is loaded.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectorDescriptor {
+    /// The full name (Kafka Connect's class name), e.g. `io.tributary.connect.noop.NoopSourceConnector`.
+    pub name: Str,
+    pub kind: ConnectorKind,
+    /// The connector's version, e.g. `0.1.0`.
+    pub version: Str,
+    /// Extra names besides the ones the host derives from `name` (simple and pruned names).
+    pub aliases: *const Str,
+    pub aliases_len: usize,
+    /// The config definition, encoded by [`crate::config::encode_config_keys`].
+    pub config_def: Buf,
+}
+
+/// The plugin's function table. Its layout is fixed for an [`ABI_VERSION`].
+///
+/// Function arguments: `index` selects a connector in `connectors`; `h` is a handle created
+/// by the matching `*_new`; `out` receives a call's result bytes; `err` receives the message
+/// of any status other than [`Status::OK`]. Encodings are those of [`crate::wire`] and
+/// [`crate::record`].
+#[repr(C)]
+#[derive(Debug)]
+pub struct PluginApi {
+    /// [`ABI_VERSION`] again, checked after the entry call as a second guard.
+    pub abi_version: u32,
+    /// The version of `tributary-plugin-sdk` the plugin was built with.
+    pub sdk_version: Str,
+    pub connectors: *const ConnectorDescriptor,
+    pub connectors_len: usize,
+
+    /// Create an instance of connector `index` (not started); writes its handle to `out`.
+    pub connector_new: unsafe extern "C" fn(index: u32, out: *mut Handle, err: Writer) -> Status,
+    /// Validate a config (a string map) without starting; `out` gets the encoded
+    /// [`crate::config::ConfigValueInfo`] list.
+    pub connector_validate:
+        unsafe extern "C" fn(h: Handle, config: Buf, out: Writer, err: Writer) -> Status,
+    /// Start with a config (a string map).
+    pub connector_start: unsafe extern "C" fn(h: Handle, config: Buf, err: Writer) -> Status,
+    /// Split the work into at most `max_tasks` task configs; `out` gets a list of string maps.
+    pub connector_task_configs:
+        unsafe extern "C" fn(h: Handle, max_tasks: u32, out: Writer, err: Writer) -> Status,
+    pub connector_stop: unsafe extern "C" fn(h: Handle, err: Writer) -> Status,
+    /// Drop the instance. Never fails from the host's point of view (a panic in `Drop` is
+    /// caught and the instance leaked).
+    pub connector_free: unsafe extern "C" fn(h: Handle),
+
+    /// Create a task of source connector `index`.
+    pub source_task_new: unsafe extern "C" fn(index: u32, out: *mut Handle, err: Writer) -> Status,
+    pub source_task_start: unsafe extern "C" fn(h: Handle, config: Buf, err: Writer) -> Status,
+    /// Poll one batch; `out` gets it encoded by [`crate::record::encode_source_batch`]
+    /// (possibly empty).
+    pub source_task_poll: unsafe extern "C" fn(h: Handle, out: Writer, err: Writer) -> Status,
+    /// Offsets of everything polled so far were committed.
+    pub source_task_commit: unsafe extern "C" fn(h: Handle, err: Writer) -> Status,
+    /// Records were written (or dropped); `records` is encoded by
+    /// [`crate::record::encode_committed_records`].
+    pub source_task_commit_records:
+        unsafe extern "C" fn(h: Handle, records: Buf, err: Writer) -> Status,
+    pub source_task_stop: unsafe extern "C" fn(h: Handle, err: Writer) -> Status,
+    pub source_task_free: unsafe extern "C" fn(h: Handle),
+
+    /// Create a task of sink connector `index`.
+    pub sink_task_new: unsafe extern "C" fn(index: u32, out: *mut Handle, err: Writer) -> Status,
+    pub sink_task_start: unsafe extern "C" fn(h: Handle, config: Buf, err: Writer) -> Status,
+    /// Partitions were assigned (encoded by [`crate::record::encode_partitions`]).
+    pub sink_task_open: unsafe extern "C" fn(h: Handle, partitions: Buf, err: Writer) -> Status,
+    /// Deliver one batch (encoded by [`crate::record::encode_sink_batch`]).
+    pub sink_task_put: unsafe extern "C" fn(h: Handle, batch: Buf, err: Writer) -> Status,
+    /// Flush and answer the offsets safe to commit: `offsets` (the consumed position per
+    /// partition) in, the committable subset out, both encoded by
+    /// [`crate::record::encode_offsets`].
+    pub sink_task_pre_commit:
+        unsafe extern "C" fn(h: Handle, offsets: Buf, out: Writer, err: Writer) -> Status,
+    /// Partitions were revoked.
+    pub sink_task_close: unsafe extern "C" fn(h: Handle, partitions: Buf, err: Writer) -> Status,
+    pub sink_task_stop: unsafe extern "C" fn(h: Handle, err: Writer) -> Status,
+    pub sink_task_free: unsafe extern "C" fn(h: Handle),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbols_carry_the_prefix() {
+        for s in [SYMBOL_ABI_VERSION, SYMBOL_ENTRY] {
+            assert!(s.starts_with("tributary_plugin_"), "{s}");
+        }
+    }
+
+    #[test]
+    fn vec_writer_appends() {
+        let mut v = b"ab".to_vec();
+        let w = Writer::for_vec(&mut v);
+        // SAFETY: the writer was made for this call and `v` is not otherwise borrowed.
+        unsafe {
+            w.write(b"cd");
+            w.write(b"");
+        }
+        assert_eq!(v, b"abcd");
+    }
+
+    #[test]
+    fn empty_buf_is_an_empty_slice() {
+        let b = Buf {
+            ptr: std::ptr::null(),
+            len: 0,
+        };
+        // SAFETY: len is 0.
+        assert!(unsafe { b.as_slice() }.is_empty());
+    }
+}

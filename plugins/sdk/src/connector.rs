@@ -1,0 +1,143 @@
+//! The traits a plugin implements, in the shape of Kafka Connect's `SourceConnector`,
+//! `SinkConnector`, `SourceTask` and `SinkTask`.
+//!
+//! Lifecycle, as the worker drives it:
+//!
+//! - connector: created (`Default`), maybe [`SourceConnector::validate`]d, `start`ed with
+//!   its parsed config, asked for `task_configs(max_tasks)` (again after a reconfiguration),
+//!   `stop`ped, dropped;
+//! - source task: created, `start`ed with one of those task configs, `poll`ed in a loop,
+//!   told `commit` / `commit_record` as its records are written and their offsets stored,
+//!   `stop`ped, dropped;
+//! - sink task: created, `start`ed, `open`ed with its assigned partitions, `put` batches,
+//!   asked to `pre_commit` (flush) before offsets are committed, `close`d for revoked
+//!   partitions, `stop`ped, dropped.
+//!
+//! Every call may block (the worker makes them on a blocking thread), but `poll` and `put`
+//! should return within about a second so that the task can be stopped promptly. One
+//! instance is called by one thread at a time. A panic fails that task only.
+
+use crate::config::{Config, ConfigDef, ConfigValueInfo, RawConfig};
+use crate::error::Result;
+use tributary_plugin_abi::record::{
+    Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
+};
+
+/// A source connector: decides how the work is split into tasks.
+pub trait SourceConnector: Default + Send + 'static {
+    /// The full name users put in `connector.class`, e.g.
+    /// `io.tributary.connect.file.FileStreamSourceConnector`. The worker also accepts the
+    /// simple name (`FileStreamSourceConnector`) and the simple name without its
+    /// `Connector` suffix (`FileStreamSource`).
+    const NAME: &'static str;
+    /// More names it may be called by.
+    const ALIASES: &'static [&'static str] = &[];
+    /// The connector's version; `None` means the plugin crate's version.
+    const VERSION: Option<&'static str> = None;
+
+    /// The task that does the work.
+    type Task: SourceTask;
+
+    /// The config keys this connector understands.
+    fn config_def() -> ConfigDef;
+
+    /// Validate a config without starting (the REST `validate` call). The default checks
+    /// every key of [`Self::config_def`]; override to add checks across keys.
+    fn validate(&mut self, config: &RawConfig) -> Vec<ConfigValueInfo> {
+        Self::config_def().validate(config)
+    }
+
+    /// Start with a config already parsed by [`Self::config_def`] (a config that does not
+    /// parse never reaches here).
+    fn start(&mut self, config: Config) -> Result<()>;
+
+    /// At most `max_tasks` configs, one per task to run.
+    fn task_configs(&mut self, max_tasks: usize) -> Result<Vec<RawConfig>>;
+
+    fn stop(&mut self) -> Result<()>;
+}
+
+/// A sink connector: decides how the work is split into tasks.
+pub trait SinkConnector: Default + Send + 'static {
+    /// See [`SourceConnector::NAME`].
+    const NAME: &'static str;
+    const ALIASES: &'static [&'static str] = &[];
+    const VERSION: Option<&'static str> = None;
+
+    type Task: SinkTask;
+
+    fn config_def() -> ConfigDef;
+
+    fn validate(&mut self, config: &RawConfig) -> Vec<ConfigValueInfo> {
+        Self::config_def().validate(config)
+    }
+
+    fn start(&mut self, config: Config) -> Result<()>;
+
+    fn task_configs(&mut self, max_tasks: usize) -> Result<Vec<RawConfig>>;
+
+    fn stop(&mut self) -> Result<()>;
+}
+
+/// A source task: reads from the outside world and hands records to the worker.
+pub trait SourceTask: Default + Send + 'static {
+    /// Start with one of the connector's task configs.
+    fn start(&mut self, config: RawConfig) -> Result<()>;
+
+    /// The next batch; empty when nothing is available (after waiting briefly, not
+    /// spinning).
+    fn poll(&mut self) -> Result<Vec<SourceRecord>>;
+
+    /// The offsets of every record polled so far are stored.
+    fn commit(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// `record` was written at `metadata` (or, with `None`, dropped by a transform).
+    fn commit_record(
+        &mut self,
+        record: &SourceRecord,
+        metadata: Option<&RecordMetadata>,
+    ) -> Result<()> {
+        let _ = (record, metadata);
+        Ok(())
+    }
+
+    fn stop(&mut self) -> Result<()>;
+}
+
+/// A sink task: writes records from topics to the outside world.
+pub trait SinkTask: Default + Send + 'static {
+    fn start(&mut self, config: RawConfig) -> Result<()>;
+
+    /// These partitions were assigned to this task.
+    fn open(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        let _ = partitions;
+        Ok(())
+    }
+
+    /// Write (or buffer) a batch. A retriable error means "call again with the same batch".
+    fn put(&mut self, records: Vec<SinkRecord>) -> Result<()>;
+
+    /// Make everything `put` so far durable.
+    fn flush(&mut self, offsets: &Offsets) -> Result<()> {
+        let _ = offsets;
+        Ok(())
+    }
+
+    /// Before the worker commits `offsets` (the next offset to consume per partition):
+    /// answer the offsets that are safe to commit. The default flushes and answers them all;
+    /// an empty answer commits nothing.
+    fn pre_commit(&mut self, offsets: Offsets) -> Result<Offsets> {
+        self.flush(&offsets)?;
+        Ok(offsets)
+    }
+
+    /// These partitions were revoked; release what is held for them.
+    fn close(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        let _ = partitions;
+        Ok(())
+    }
+
+    fn stop(&mut self) -> Result<()>;
+}

@@ -1,0 +1,829 @@
+//! The plugin side of the C ABI: what [`crate::export_plugin!`] wires up.
+//!
+//! The macro emits only the two exported symbols; everything else is here, compiled into
+//! each plugin library (the SDK is linked statically into every `cdylib`, so each plugin has
+//! its own copy of [`STATE`] and of the panic hook).
+//!
+//! Every `extern "C"` function body runs inside [`guard`]: a `catch_unwind` that turns a panic
+//! into [`Status::PANICKED`] and its message. Nothing unwinds across the boundary.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Once, OnceLock};
+
+use tributary_plugin_abi::config::{ConfigValueInfo, encode_config_keys, encode_config_values};
+use tributary_plugin_abi::ffi::{
+    Buf, ConnectorDescriptor, ConnectorKind, Handle, PluginApi, Status, Str, Writer,
+};
+use tributary_plugin_abi::record::{
+    self, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
+};
+use tributary_plugin_abi::wire::{self, DecodeError, StringMap};
+
+use crate::config::RawConfig;
+use crate::connector::{SinkConnector, SinkTask, SourceConnector, SourceTask};
+use crate::error::ConnectError;
+
+/// A failed call as the boundary reports it: a status and a message.
+#[derive(Debug)]
+pub(crate) struct CallError {
+    pub status: Status,
+    pub message: String,
+}
+
+impl CallError {
+    pub fn invalid(message: impl Into<String>) -> CallError {
+        CallError {
+            status: Status::INVALID_INPUT,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ConnectError> for CallError {
+    fn from(e: ConnectError) -> CallError {
+        CallError {
+            status: if e.is_retriable() {
+                Status::RETRIABLE
+            } else {
+                Status::FAILED
+            },
+            message: e.message().to_owned(),
+        }
+    }
+}
+
+impl From<DecodeError> for CallError {
+    fn from(e: DecodeError) -> CallError {
+        CallError::invalid(format!("the worker sent {e}"))
+    }
+}
+
+type CallResult<T = ()> = Result<T, CallError>;
+
+// ---------------------------------------------------------------------------------------
+// Type erasure: one set of extern functions serves every connector type.
+
+pub(crate) trait ErasedConnector: Send {
+    fn validate(&mut self, raw: &RawConfig) -> Vec<ConfigValueInfo>;
+    fn start(&mut self, raw: &RawConfig) -> CallResult;
+    fn task_configs(&mut self, max_tasks: usize) -> CallResult<Vec<RawConfig>>;
+    fn stop(&mut self) -> CallResult;
+}
+
+struct Source<C>(C);
+struct Sink<C>(C);
+
+impl<C: SourceConnector> ErasedConnector for Source<C> {
+    fn validate(&mut self, raw: &RawConfig) -> Vec<ConfigValueInfo> {
+        self.0.validate(raw)
+    }
+    fn start(&mut self, raw: &RawConfig) -> CallResult {
+        let config = C::config_def().parse(raw)?;
+        Ok(self.0.start(config)?)
+    }
+    fn task_configs(&mut self, max_tasks: usize) -> CallResult<Vec<RawConfig>> {
+        let configs = self.0.task_configs(max_tasks)?;
+        check_task_count(configs.len(), max_tasks)?;
+        Ok(configs)
+    }
+    fn stop(&mut self) -> CallResult {
+        Ok(self.0.stop()?)
+    }
+}
+
+impl<C: SinkConnector> ErasedConnector for Sink<C> {
+    fn validate(&mut self, raw: &RawConfig) -> Vec<ConfigValueInfo> {
+        self.0.validate(raw)
+    }
+    fn start(&mut self, raw: &RawConfig) -> CallResult {
+        let config = C::config_def().parse(raw)?;
+        Ok(self.0.start(config)?)
+    }
+    fn task_configs(&mut self, max_tasks: usize) -> CallResult<Vec<RawConfig>> {
+        let configs = self.0.task_configs(max_tasks)?;
+        check_task_count(configs.len(), max_tasks)?;
+        Ok(configs)
+    }
+    fn stop(&mut self) -> CallResult {
+        Ok(self.0.stop()?)
+    }
+}
+
+fn check_task_count(n: usize, max_tasks: usize) -> CallResult {
+    if n > max_tasks {
+        Err(CallError {
+            status: Status::FAILED,
+            message: format!("the connector returned {n} task configs for tasks.max={max_tasks}"),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) trait ErasedSourceTask: Send {
+    fn start(&mut self, raw: RawConfig) -> CallResult;
+    fn poll(&mut self) -> CallResult<Vec<SourceRecord>>;
+    fn commit(&mut self) -> CallResult;
+    fn commit_records(&mut self, records: &[(SourceRecord, Option<RecordMetadata>)]) -> CallResult;
+    fn stop(&mut self) -> CallResult;
+}
+
+impl<T: SourceTask> ErasedSourceTask for T {
+    fn start(&mut self, raw: RawConfig) -> CallResult {
+        Ok(SourceTask::start(self, raw)?)
+    }
+    fn poll(&mut self) -> CallResult<Vec<SourceRecord>> {
+        Ok(SourceTask::poll(self)?)
+    }
+    fn commit(&mut self) -> CallResult {
+        Ok(SourceTask::commit(self)?)
+    }
+    fn commit_records(&mut self, records: &[(SourceRecord, Option<RecordMetadata>)]) -> CallResult {
+        for (rec, meta) in records {
+            SourceTask::commit_record(self, rec, meta.as_ref())?;
+        }
+        Ok(())
+    }
+    fn stop(&mut self) -> CallResult {
+        Ok(SourceTask::stop(self)?)
+    }
+}
+
+pub(crate) trait ErasedSinkTask: Send {
+    fn start(&mut self, raw: RawConfig) -> CallResult;
+    fn open(&mut self, partitions: &[TopicPartition]) -> CallResult;
+    fn put(&mut self, records: Vec<SinkRecord>) -> CallResult;
+    fn pre_commit(&mut self, offsets: Offsets) -> CallResult<Offsets>;
+    fn close(&mut self, partitions: &[TopicPartition]) -> CallResult;
+    fn stop(&mut self) -> CallResult;
+}
+
+impl<T: SinkTask> ErasedSinkTask for T {
+    fn start(&mut self, raw: RawConfig) -> CallResult {
+        Ok(SinkTask::start(self, raw)?)
+    }
+    fn open(&mut self, partitions: &[TopicPartition]) -> CallResult {
+        Ok(SinkTask::open(self, partitions)?)
+    }
+    fn put(&mut self, records: Vec<SinkRecord>) -> CallResult {
+        Ok(SinkTask::put(self, records)?)
+    }
+    fn pre_commit(&mut self, offsets: Offsets) -> CallResult<Offsets> {
+        Ok(SinkTask::pre_commit(self, offsets)?)
+    }
+    fn close(&mut self, partitions: &[TopicPartition]) -> CallResult {
+        Ok(SinkTask::close(self, partitions)?)
+    }
+    fn stop(&mut self) -> CallResult {
+        Ok(SinkTask::stop(self)?)
+    }
+}
+
+pub(crate) fn new_source_connector<C: SourceConnector>() -> Box<dyn ErasedConnector> {
+    Box::new(Source(C::default()))
+}
+
+pub(crate) fn new_sink_connector<C: SinkConnector>() -> Box<dyn ErasedConnector> {
+    Box::new(Sink(C::default()))
+}
+
+pub(crate) fn new_source_task<C: SourceConnector>() -> Box<dyn ErasedSourceTask> {
+    Box::new(C::Task::default())
+}
+
+pub(crate) fn new_sink_task<C: SinkConnector>() -> Box<dyn ErasedSinkTask> {
+    Box::new(C::Task::default())
+}
+
+// ---------------------------------------------------------------------------------------
+// Panics.
+
+thread_local! {
+    /// Whether this thread is inside a boundary call ([`catch`]): a panic there becomes the
+    /// call's error, so the hook records it instead of printing it.
+    static IN_CALL: Cell<bool> = const { Cell::new(false) };
+    /// Where the last panic inside a boundary call happened, and its backtrace when
+    /// `RUST_BACKTRACE` asks for one.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Chain a hook that, inside boundary calls, records each panic's location (and backtrace)
+/// for the error message instead of printing it; elsewhere (a plugin's own threads) the
+/// previous hook prints as usual.
+pub(crate) fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_CALL.try_with(Cell::get).unwrap_or(false) {
+                return previous(info);
+            }
+            let mut at = match info.location() {
+                Some(loc) => format!("{}:{}:{}", loc.file(), loc.line(), loc.column()),
+                None => "an unknown location".to_owned(),
+            };
+            let bt = std::backtrace::Backtrace::capture();
+            if bt.status() == std::backtrace::BacktraceStatus::Captured {
+                at = format!("{at}\nstack backtrace:\n{bt}");
+            }
+            let _ = LAST_PANIC.try_with(|l| *l.borrow_mut() = Some(at));
+        }));
+    });
+}
+
+/// The message of a caught panic: `panicked at FILE:LINE:COL: MESSAGE`, then the backtrace
+/// if one was captured.
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    };
+    // A payload whose Drop panics again must not escape either: leak it instead.
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+    match LAST_PANIC
+        .try_with(|l| l.borrow_mut().take())
+        .ok()
+        .flatten()
+    {
+        Some(at) => match at.split_once('\n') {
+            Some((loc, trace)) => format!("panicked at {loc}: {text}\n{trace}"),
+            None => format!("panicked at {at}: {text}"),
+        },
+        None => format!("panicked: {text}"),
+    }
+}
+
+/// Run `f` with panics caught: the result as a call's outcome.
+pub(crate) fn catch<T>(f: impl FnOnce() -> CallResult<T>) -> CallResult<T> {
+    let outer = IN_CALL.with(|c| c.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    IN_CALL.with(|c| c.set(outer));
+    match result {
+        Ok(r) => r,
+        Err(payload) => Err(CallError {
+            status: Status::PANICKED,
+            message: panic_message(payload),
+        }),
+    }
+}
+
+/// The body of every exported function: run `f`, report its error or panic through `err`.
+fn guard(err: Writer, f: impl FnOnce() -> CallResult) -> Status {
+    match catch(f) {
+        Ok(()) => Status::OK,
+        Err(e) => {
+            // SAFETY: `err` is the writer the host passed for this call.
+            unsafe { err.write(e.message.as_bytes()) };
+            e.status
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The registry of connectors and the function table.
+
+/// One exported connector.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub name: String,
+    pub kind: ConnectorKind,
+    pub version: String,
+    pub aliases: Vec<String>,
+    pub config_def: Vec<u8>,
+    pub new_connector: fn() -> Box<dyn ErasedConnector>,
+    pub new_source_task: Option<fn() -> Box<dyn ErasedSourceTask>>,
+    pub new_sink_task: Option<fn() -> Box<dyn ErasedSinkTask>>,
+}
+
+/// The connectors a plugin exports; built by the code [`crate::export_plugin!`] emits.
+#[derive(Debug)]
+pub struct Registry {
+    plugin_version: &'static str,
+    entries: Vec<Entry>,
+}
+
+fn config_def_bytes(name: &str, def: &crate::config::ConfigDef) -> Vec<u8> {
+    if let Err(e) = def.check_defaults() {
+        panic!("connector {name}: {e}");
+    }
+    let mut buf = Vec::new();
+    encode_config_keys(&def.key_infos(), &mut buf);
+    buf
+}
+
+impl Registry {
+    /// An empty registry; `plugin_version` is the plugin crate's version (the default
+    /// version of its connectors).
+    pub fn new(plugin_version: &'static str) -> Registry {
+        Registry {
+            plugin_version,
+            entries: Vec::new(),
+        }
+    }
+
+    pub fn source<C: SourceConnector>(&mut self) {
+        self.entries.push(Entry {
+            name: C::NAME.to_owned(),
+            kind: ConnectorKind::SOURCE,
+            version: C::VERSION.unwrap_or(self.plugin_version).to_owned(),
+            aliases: C::ALIASES.iter().map(|a| (*a).to_owned()).collect(),
+            config_def: config_def_bytes(C::NAME, &C::config_def()),
+            new_connector: new_source_connector::<C>,
+            new_source_task: Some(new_source_task::<C>),
+            new_sink_task: None,
+        });
+    }
+
+    pub fn sink<C: SinkConnector>(&mut self) {
+        self.entries.push(Entry {
+            name: C::NAME.to_owned(),
+            kind: ConnectorKind::SINK,
+            version: C::VERSION.unwrap_or(self.plugin_version).to_owned(),
+            aliases: C::ALIASES.iter().map(|a| (*a).to_owned()).collect(),
+            config_def: config_def_bytes(C::NAME, &C::config_def()),
+            new_connector: new_sink_connector::<C>,
+            new_source_task: None,
+            new_sink_task: Some(new_sink_task::<C>),
+        });
+    }
+}
+
+/// The plugin's state once the host called the entry point. Everything the descriptors
+/// point to is owned here, in heap allocations that never move or change after
+/// construction.
+struct PluginState {
+    entries: Vec<Entry>,
+    _aliases: Vec<Vec<Str>>,
+    _descriptors: Vec<ConnectorDescriptor>,
+    api: PluginApi,
+}
+
+// SAFETY: the raw pointers in `api` and the descriptors point into `entries` and
+// `_aliases`/`_descriptors`, which are never mutated after construction; reading them from
+// any thread is sound.
+unsafe impl Send for PluginState {}
+// SAFETY: as above: immutable after construction.
+unsafe impl Sync for PluginState {}
+
+static STATE: OnceLock<PluginState> = OnceLock::new();
+
+fn str_of(s: &str) -> Str {
+    Buf::from_slice(s.as_bytes())
+}
+
+impl PluginState {
+    fn new(registry: Registry) -> PluginState {
+        let entries = registry.entries;
+        let aliases: Vec<Vec<Str>> = entries
+            .iter()
+            .map(|e| e.aliases.iter().map(|a| str_of(a)).collect())
+            .collect();
+        let descriptors: Vec<ConnectorDescriptor> = entries
+            .iter()
+            .zip(&aliases)
+            .map(|(e, a)| ConnectorDescriptor {
+                name: str_of(&e.name),
+                kind: e.kind,
+                version: str_of(&e.version),
+                aliases: a.as_ptr(),
+                aliases_len: a.len(),
+                config_def: Buf::from_slice(&e.config_def),
+            })
+            .collect();
+        let api = PluginApi {
+            abi_version: tributary_plugin_abi::ABI_VERSION,
+            sdk_version: str_of(crate::SDK_VERSION),
+            connectors: descriptors.as_ptr(),
+            connectors_len: descriptors.len(),
+            connector_new,
+            connector_validate,
+            connector_start,
+            connector_task_configs,
+            connector_stop,
+            connector_free,
+            source_task_new,
+            source_task_start,
+            source_task_poll,
+            source_task_commit,
+            source_task_commit_records,
+            source_task_stop,
+            source_task_free,
+            sink_task_new,
+            sink_task_start,
+            sink_task_open,
+            sink_task_put,
+            sink_task_pre_commit,
+            sink_task_close,
+            sink_task_stop,
+            sink_task_free,
+        };
+        PluginState {
+            entries,
+            _aliases: aliases,
+            _descriptors: descriptors,
+            api,
+        }
+    }
+}
+
+/// What `tributary_plugin_entry` does: build the registry once, hand out the table.
+///
+/// # Safety
+///
+/// `out` must be writable; `err` must be the host's writer for this call.
+pub unsafe fn entry(build: fn() -> Registry, out: *mut *const PluginApi, err: Writer) -> Status {
+    guard(err, || {
+        install_panic_hook();
+        if out.is_null() {
+            return Err(CallError::invalid("null output pointer"));
+        }
+        let state = STATE.get_or_init(|| PluginState::new(build()));
+        // SAFETY: checked non-null; the host guarantees it is writable.
+        unsafe { *out = &state.api };
+        Ok(())
+    })
+}
+
+fn entry_at(index: u32) -> CallResult<&'static Entry> {
+    let state = STATE
+        .get()
+        .ok_or_else(|| CallError::invalid("the plugin entry point was not called"))?;
+    state
+        .entries
+        .get(index as usize)
+        .ok_or_else(|| CallError::invalid(format!("no connector at index {index}")))
+}
+
+/// Box a trait object behind a thin pointer the host can hold.
+fn into_handle<T: ?Sized>(b: Box<T>) -> Handle {
+    Box::into_raw(Box::new(b)).cast::<c_void>()
+}
+
+/// # Safety
+///
+/// `h` must be null or a handle made by [`into_handle`] with the same `T`, not freed, and
+/// not in use by another call.
+unsafe fn handle_mut<'a, T: ?Sized>(h: Handle) -> CallResult<&'a mut Box<T>> {
+    if h.is_null() {
+        return Err(CallError::invalid("null handle"));
+    }
+    // SAFETY: guaranteed by the caller.
+    Ok(unsafe { &mut *h.cast::<Box<T>>() })
+}
+
+/// # Safety
+///
+/// As for [`handle_mut`]; afterwards the handle is gone.
+unsafe fn free_handle<T: ?Sized>(h: Handle) {
+    if h.is_null() {
+        return;
+    }
+    // SAFETY: guaranteed by the caller.
+    let b = unsafe { Box::from_raw(h.cast::<Box<T>>()) };
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(b))) {
+        // A panic in Drop: the instance is leaked; report nothing (the host is tearing
+        // down), but do not unwind.
+        let _ = panic_message(payload);
+    }
+}
+
+/// # Safety
+///
+/// `out` must be writable or null.
+unsafe fn write_handle(out: *mut Handle, h: Handle) -> CallResult {
+    if out.is_null() {
+        return Err(CallError::invalid("null output pointer"));
+    }
+    // SAFETY: checked non-null; writable per the caller.
+    unsafe { *out = h };
+    Ok(())
+}
+
+/// # Safety
+///
+/// `buf` must be valid for the call.
+unsafe fn decode_config(buf: Buf) -> CallResult<StringMap> {
+    // SAFETY: guaranteed by the caller.
+    Ok(wire::decode_string_map(unsafe { buf.as_slice() })?)
+}
+
+/// A source task and the buffer its batches are encoded into (reused across polls, so a
+/// steady poll loop allocates nothing for the encoding).
+pub(crate) struct SourceSlot {
+    pub task: Box<dyn ErasedSourceTask>,
+    pub buf: Vec<u8>,
+}
+
+// SAFETY (all functions below): they are the `PluginApi` table; the host upholds the
+// contract documented on `PluginApi` (valid handles of the right kind, buffers valid for the
+// call, writers from the host). Each body runs in `guard`.
+
+unsafe extern "C" fn connector_new(index: u32, out: *mut Handle, err: Writer) -> Status {
+    guard(err, || {
+        let e = entry_at(index)?;
+        let c = (e.new_connector)();
+        // SAFETY: per the table's contract.
+        unsafe { write_handle(out, into_handle(c)) }
+    })
+}
+
+unsafe extern "C" fn connector_validate(
+    h: Handle,
+    config: Buf,
+    out: Writer,
+    err: Writer,
+) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let c = unsafe { handle_mut::<dyn ErasedConnector>(h) }?;
+        // SAFETY: per the table's contract.
+        let raw = unsafe { decode_config(config) }?;
+        let values = c.validate(&raw);
+        let mut buf = Vec::new();
+        encode_config_values(&values, &mut buf);
+        // SAFETY: the host's writer for this call.
+        unsafe { out.write(&buf) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn connector_start(h: Handle, config: Buf, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let c = unsafe { handle_mut::<dyn ErasedConnector>(h) }?;
+        // SAFETY: per the table's contract.
+        let raw = unsafe { decode_config(config) }?;
+        c.start(&raw)
+    })
+}
+
+unsafe extern "C" fn connector_task_configs(
+    h: Handle,
+    max_tasks: u32,
+    out: Writer,
+    err: Writer,
+) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let c = unsafe { handle_mut::<dyn ErasedConnector>(h) }?;
+        let configs = c.task_configs(max_tasks as usize)?;
+        let mut buf = Vec::new();
+        wire::encode_string_maps(&configs, &mut buf);
+        // SAFETY: the host's writer for this call.
+        unsafe { out.write(&buf) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn connector_stop(h: Handle, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        unsafe { handle_mut::<dyn ErasedConnector>(h) }?.stop()
+    })
+}
+
+unsafe extern "C" fn connector_free(h: Handle) {
+    // SAFETY: per the table's contract.
+    unsafe { free_handle::<dyn ErasedConnector>(h) }
+}
+
+unsafe extern "C" fn source_task_new(index: u32, out: *mut Handle, err: Writer) -> Status {
+    guard(err, || {
+        let e = entry_at(index)?;
+        let new = e
+            .new_source_task
+            .ok_or_else(|| CallError::invalid(format!("{} is not a source connector", e.name)))?;
+        let slot = Box::new(SourceSlot {
+            task: new(),
+            buf: Vec::new(),
+        });
+        // SAFETY: per the table's contract.
+        unsafe { write_handle(out, Box::into_raw(slot).cast()) }
+    })
+}
+
+/// # Safety
+///
+/// As for [`handle_mut`], with a source task handle.
+unsafe fn source_slot<'a>(h: Handle) -> CallResult<&'a mut SourceSlot> {
+    if h.is_null() {
+        return Err(CallError::invalid("null handle"));
+    }
+    // SAFETY: guaranteed by the caller.
+    Ok(unsafe { &mut *h.cast::<SourceSlot>() })
+}
+
+unsafe extern "C" fn source_task_start(h: Handle, config: Buf, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let slot = unsafe { source_slot(h) }?;
+        // SAFETY: per the table's contract.
+        let raw = unsafe { decode_config(config) }?;
+        slot.task.start(raw)
+    })
+}
+
+unsafe extern "C" fn source_task_poll(h: Handle, out: Writer, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let slot = unsafe { source_slot(h) }?;
+        let records = slot.task.poll()?;
+        slot.buf.clear();
+        record::encode_source_batch(&records, &mut slot.buf);
+        // SAFETY: the host's writer for this call.
+        unsafe { out.write(&slot.buf) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn source_task_commit(h: Handle, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        unsafe { source_slot(h) }?.task.commit()
+    })
+}
+
+unsafe extern "C" fn source_task_commit_records(h: Handle, records: Buf, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let slot = unsafe { source_slot(h) }?;
+        // SAFETY: per the table's contract.
+        let records = record::decode_committed_records(unsafe { records.as_slice() })?;
+        slot.task.commit_records(&records)
+    })
+}
+
+unsafe extern "C" fn source_task_stop(h: Handle, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        unsafe { source_slot(h) }?.task.stop()
+    })
+}
+
+unsafe extern "C" fn source_task_free(h: Handle) {
+    if h.is_null() {
+        return;
+    }
+    // SAFETY: per the table's contract; the handle is a `Box<SourceSlot>`.
+    let slot = unsafe { Box::from_raw(h.cast::<SourceSlot>()) };
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(slot))) {
+        let _ = panic_message(payload);
+    }
+}
+
+unsafe extern "C" fn sink_task_new(index: u32, out: *mut Handle, err: Writer) -> Status {
+    guard(err, || {
+        let e = entry_at(index)?;
+        let new = e
+            .new_sink_task
+            .ok_or_else(|| CallError::invalid(format!("{} is not a sink connector", e.name)))?;
+        // SAFETY: per the table's contract.
+        unsafe { write_handle(out, into_handle(new())) }
+    })
+}
+
+unsafe extern "C" fn sink_task_start(h: Handle, config: Buf, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let t = unsafe { handle_mut::<dyn ErasedSinkTask>(h) }?;
+        // SAFETY: per the table's contract.
+        let raw = unsafe { decode_config(config) }?;
+        t.start(raw)
+    })
+}
+
+unsafe extern "C" fn sink_task_open(h: Handle, partitions: Buf, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let t = unsafe { handle_mut::<dyn ErasedSinkTask>(h) }?;
+        // SAFETY: per the table's contract.
+        let parts = record::decode_partitions(unsafe { partitions.as_slice() })?;
+        t.open(&parts)
+    })
+}
+
+unsafe extern "C" fn sink_task_put(h: Handle, batch: Buf, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let t = unsafe { handle_mut::<dyn ErasedSinkTask>(h) }?;
+        // SAFETY: per the table's contract.
+        let records = record::decode_sink_batch(unsafe { batch.as_slice() })?;
+        t.put(records)
+    })
+}
+
+unsafe extern "C" fn sink_task_pre_commit(
+    h: Handle,
+    offsets: Buf,
+    out: Writer,
+    err: Writer,
+) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let t = unsafe { handle_mut::<dyn ErasedSinkTask>(h) }?;
+        // SAFETY: per the table's contract.
+        let offsets = record::decode_offsets(unsafe { offsets.as_slice() })?;
+        let committable = t.pre_commit(offsets)?;
+        let mut buf = Vec::new();
+        record::encode_offsets(&committable, &mut buf);
+        // SAFETY: the host's writer for this call.
+        unsafe { out.write(&buf) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn sink_task_close(h: Handle, partitions: Buf, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let t = unsafe { handle_mut::<dyn ErasedSinkTask>(h) }?;
+        // SAFETY: per the table's contract.
+        let parts = record::decode_partitions(unsafe { partitions.as_slice() })?;
+        t.close(&parts)
+    })
+}
+
+unsafe extern "C" fn sink_task_stop(h: Handle, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        unsafe { handle_mut::<dyn ErasedSinkTask>(h) }?.stop()
+    })
+}
+
+unsafe extern "C" fn sink_task_free(h: Handle) {
+    // SAFETY: per the table's contract.
+    unsafe { free_handle::<dyn ErasedSinkTask>(h) }
+}
+
+/// Whether all names differ; evaluated at compile time by [`crate::export_plugin!`].
+pub const fn names_unique(names: &[&str]) -> bool {
+    let mut i = 0;
+    while i < names.len() {
+        let mut j = i + 1;
+        while j < names.len() {
+            if str_eq(names[i], names[j]) {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_unique_compares_whole_names() {
+        assert!(names_unique(&["a.B", "a.C", "a.BC"]));
+        assert!(!names_unique(&["x", "y", "x"]));
+        assert!(names_unique(&[]));
+    }
+
+    #[test]
+    fn a_panic_becomes_a_status_and_message() {
+        install_panic_hook();
+        let mut msg = Vec::new();
+        let status = guard(Writer::for_vec(&mut msg), || panic!("boom {}", 42));
+        assert_eq!(status, Status::PANICKED);
+        let msg = String::from_utf8(msg).unwrap();
+        // The first line is the panic; a backtrace follows if RUST_BACKTRACE asks for one.
+        let first = msg.lines().next().unwrap();
+        assert!(first.starts_with("panicked at "), "{msg}");
+        assert!(first.ends_with(": boom 42"), "{msg}");
+        assert!(first.contains("export.rs"), "{msg}");
+    }
+
+    #[test]
+    fn errors_keep_their_retriability() {
+        let mut msg = Vec::new();
+        let status = guard(Writer::for_vec(&mut msg), || {
+            Err(ConnectError::retriable("try later").into())
+        });
+        assert_eq!(status, Status::RETRIABLE);
+        assert_eq!(msg, b"try later");
+    }
+}

@@ -1,0 +1,168 @@
+//! Write Tributary connector plugins.
+//!
+//! A plugin is a crate built as a shared library (`crate-type = ["cdylib", "rlib"]`) that
+//! implements Kafka Connect's connector and task API in Rust and exports it with
+//! [`export_plugin!`]. The worker finds the library on its `plugin.path`, checks its ABI
+//! version, and runs its connectors' tasks.
+//!
+//! - [`SourceConnector`] / [`SinkConnector`]: configuration ([`ConfigDef`]), validation, and
+//!   splitting the work into at most `tasks.max` task configs.
+//! - [`SourceTask`] (`poll` batches of [`SourceRecord`]s; `commit`, `commit_record`) and
+//!   [`SinkTask`] (`put` batches of [`SinkRecord`]s; `pre_commit`/`flush` answering the
+//!   offsets safe to commit; `open`/`close` of partitions).
+//! - Records carry data in the Kafka Connect model ([`Data`]: a [`Value`] with an optional
+//!   [`Schema`], logical types in [`logical`]) or raw bytes.
+//! - [`testing`]: run a connector's tasks in-process and inspect the records.
+//!
+//! ```
+//! use tributary_plugin_sdk::*;
+//!
+//! #[derive(Default)]
+//! pub struct HelloSource;
+//! #[derive(Default)]
+//! pub struct HelloTask { topic: String }
+//!
+//! impl SourceConnector for HelloSource {
+//!     const NAME: &'static str = "com.example.HelloSourceConnector";
+//!     type Task = HelloTask;
+//!     fn config_def() -> ConfigDef {
+//!         ConfigDef::new().define(ConfigKey::string("topic").doc("where to write"))
+//!     }
+//!     fn start(&mut self, _config: Config) -> Result<()> { Ok(()) }
+//!     fn task_configs(&mut self, _max_tasks: usize) -> Result<Vec<RawConfig>> {
+//!         Ok(vec![RawConfig::new()])
+//!     }
+//!     fn stop(&mut self) -> Result<()> { Ok(()) }
+//! }
+//!
+//! impl SourceTask for HelloTask {
+//!     fn start(&mut self, config: RawConfig) -> Result<()> {
+//!         self.topic = config.get("topic").cloned().unwrap_or_default();
+//!         Ok(())
+//!     }
+//!     fn poll(&mut self) -> Result<Vec<SourceRecord>> {
+//!         Ok(vec![SourceRecord::new(&self.topic, Data::string("hello"))])
+//!     }
+//!     fn stop(&mut self) -> Result<()> { Ok(()) }
+//! }
+//!
+//! export_plugin! { sources: [HelloSource] }
+//! ```
+//!
+//! # The boundary
+//!
+//! Only the C ABI of `tributary-plugin-abi` crosses between the worker and the plugin: a
+//! function table, integers and byte buffers in a fixed encoding. So a plugin built with
+//! another Rust toolchain than the worker's loads and runs (each side has its own copy of
+//! the standard library and allocator, and memory is freed on the side that allocated it);
+//! what must match is the ABI version, which the worker checks before calling anything
+//! else. A plugin built against an SDK with another ABI version is refused at load with an
+//! error naming both versions: rebuild it against the worker's SDK.
+//!
+//! A panic in a connector or task is caught at the boundary (the release profile must keep
+//! `panic = "unwind"`): that task fails with the panic message, the worker and other tasks
+//! go on. A plugin is never unloaded; a changed library file is loaded alongside as a new
+//! version.
+//!
+//! # Async code
+//!
+//! The worker's async runtime cannot be used from a plugin (each shared library has its own
+//! copy of tokio). A plugin that needs async owns a small runtime, created once and shared
+//! by its tasks, e.g. a `tokio::runtime::Builder::new_multi_thread().worker_threads(1)`
+//! runtime in a `OnceLock`, and `block_on`s it from `poll`/`put`: the worker calls these on
+//! a blocking thread, so blocking there is expected. Size it for a 2-core machine: ten
+//! loaded plugins must not mean ten large thread pools.
+
+mod config;
+mod connector;
+mod error;
+#[doc(hidden)]
+pub mod export;
+pub mod testing;
+
+pub use config::{
+    Config, ConfigDef, ConfigKey, ConfigKeyInfo, ConfigType, ConfigValue, ConfigValueInfo, HIDDEN,
+    Importance, Password, RawConfig, Validator, Width, parse_value,
+};
+pub use connector::{SinkConnector, SinkTask, SourceConnector, SourceTask};
+pub use error::{ConnectError, Result};
+pub use tributary_plugin_abi as abi;
+pub use tributary_plugin_abi::data::{
+    Data, DataError, Field, Schema, SchemaType, StructBuilder, Value, logical,
+};
+pub use tributary_plugin_abi::record::{
+    Header, OffsetMap, Offsets, RecordMetadata, SinkRecord, SourceRecord, TimestampType,
+    TopicPartition,
+};
+
+/// This SDK's version, reported to the worker next to the ABI version.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Export a plugin's connectors: emits the library's two C symbols
+/// (`tributary_plugin_abi_version`, `tributary_plugin_entry`) and checks at compile time that
+/// every type implements its trait and that no two connectors share a `NAME`.
+///
+/// ```text
+/// tributary_plugin_sdk::export_plugin! {
+///     sources: [FileSource, OtherSource],
+///     sinks: [FileSink],
+/// }
+/// ```
+///
+/// Use it once per library. Connectors without their own `VERSION`
+/// report the plugin crate's version.
+#[macro_export]
+macro_rules! export_plugin {
+    (
+        $(sources: [$($source:ty),* $(,)?])? $(,)?
+        $(sinks: [$($sink:ty),* $(,)?])? $(,)?
+    ) => {
+        const _: () = {
+            const fn is_source<T: $crate::SourceConnector>() {}
+            const fn is_sink<T: $crate::SinkConnector>() {}
+            $($( is_source::<$source>(); )*)?
+            $($( is_sink::<$sink>(); )*)?
+            const NAMES: &[&str] = &[
+                $($( <$source as $crate::SourceConnector>::NAME, )*)?
+                $($( <$sink as $crate::SinkConnector>::NAME, )*)?
+            ];
+            assert!(!NAMES.is_empty(), "export_plugin! needs at least one connector");
+            assert!(
+                $crate::export::names_unique(NAMES),
+                "export_plugin!: two connectors share a NAME"
+            );
+        };
+
+        const _: () = {
+            fn registry() -> $crate::export::Registry {
+                let mut registry = $crate::export::Registry::new(env!("CARGO_PKG_VERSION"));
+                $($( registry.source::<$source>(); )*)?
+                $($( registry.sink::<$sink>(); )*)?
+                registry
+            }
+
+            /// The ABI version this library speaks; the worker calls it before anything else.
+            #[unsafe(no_mangle)]
+            extern "C" fn tributary_plugin_abi_version() -> u32 {
+                $crate::abi::ABI_VERSION
+            }
+
+            /// Hands the worker this library's function table.
+            ///
+            /// # Safety
+            ///
+            /// `out` must be writable and `err` a writer valid for the call.
+            #[unsafe(no_mangle)]
+            unsafe extern "C" fn tributary_plugin_entry(
+                out: *mut *const $crate::abi::PluginApi,
+                err: $crate::abi::Writer,
+            ) -> $crate::abi::Status {
+                // SAFETY: forwarded from the caller.
+                unsafe { $crate::export::entry(registry, out, err) }
+            }
+
+            const _: $crate::abi::AbiVersionFn = tributary_plugin_abi_version;
+            const _: $crate::abi::EntryFn = tributary_plugin_entry;
+        };
+    };
+}
