@@ -12,8 +12,10 @@
 //!   raw `write` + `fdatasync` loop of the same size. Uses the largest value size.
 //!
 //! Every reference is measured just before and just after the log it is compared with,
-//! and the faster of the two is used: on a virtual machine both page-cache speed and
-//! `fdatasync` latency drift with the host's state.
+//! and the mean of the two is used: on a virtual machine both page-cache speed and
+//! `fdatasync` latency drift with the host's state, and bracketing cancels a steady
+//! drift without favouring either side (taking the faster of the two would hold the
+//! log to the luckier sample).
 //!
 //! What it is not: a benchmark of the broker or of the wire protocol. Batches are built
 //! before timing starts, as a producer would build them, so only the log's work is
@@ -210,7 +212,12 @@ fn measure(args: &LogBenchArgs, out: &Out) -> anyhow::Result<Report> {
         let target = total_bytes.min(BUILT_SET_BYTES);
         let mut sets = Vec::new();
         for (i, &value_size) in args.value_sizes.iter().enumerate() {
-            let set = BatchSet::build(value_size, args.batch_bytes, target, i as u64 + 1)?;
+            let set = BatchSet::build(
+                value_size,
+                args.batch_bytes,
+                SetSize::Bytes(target),
+                i as u64 + 1,
+            )?;
             out.line(format_args!(
                 "  building {value_size} B batches (not timed below): {} records/s, {:.0} MB/s",
                 count(set.build.records_per_s),
@@ -236,8 +243,12 @@ fn measure(args: &LogBenchArgs, out: &Out) -> anyhow::Result<Report> {
         .unwrap_or(LARGE_VALUE);
     let mut fsync = Vec::new();
     if args.mode.fsync() {
-        let set =
-            BatchSet::build_batches(fsync_value_size, args.batch_bytes, FSYNC_SET_BATCHES, 99)?;
+        let set = BatchSet::build(
+            fsync_value_size,
+            args.batch_bytes,
+            SetSize::Batches(FSYNC_SET_BATCHES),
+            99,
+        )?;
         out.line(format_args!(
             "\nDurable appends: flush.messages=1 (each append waits for an fdatasync, shared \
              by group commit), batches of {} B ({fsync_value_size} B values), up to {} batches \
@@ -294,42 +305,34 @@ struct BuildSpeed {
     mb_per_s: f64,
 }
 
+/// How much a [`BatchSet`] holds.
+#[derive(Clone, Copy, Debug)]
+enum SetSize {
+    /// Whole batches until at least this many bytes.
+    Bytes(u64),
+    Batches(usize),
+}
+
 impl BatchSet {
-    /// At least `target` bytes of batches (whole batches).
     fn build(
         value_size: usize,
         batch_bytes: usize,
-        target: u64,
+        size: SetSize,
         seed: u64,
-    ) -> anyhow::Result<BatchSet> {
-        Self::build_until(value_size, batch_bytes, seed, |bytes, _| bytes >= target)
-    }
-
-    /// Exactly `n` batches.
-    fn build_batches(
-        value_size: usize,
-        batch_bytes: usize,
-        n: usize,
-        seed: u64,
-    ) -> anyhow::Result<BatchSet> {
-        Self::build_until(value_size, batch_bytes, seed, |_, batches| batches >= n)
-    }
-
-    fn build_until(
-        value_size: usize,
-        batch_bytes: usize,
-        seed: u64,
-        done: impl Fn(u64, usize) -> bool,
     ) -> anyhow::Result<BatchSet> {
         let record_max = value_size + KEY_LEN + RECORD_OVERHEAD_MAX;
-        // Values are consecutive slices of one random pool, generated before timing; it
-        // is as large as the set, so no value repeats within it.
-        let per_batch = (batch_bytes / record_max).max(1) * value_size;
-        let mut pool_len = per_batch;
-        while !done(pool_len as u64, pool_len / per_batch) {
-            pool_len += per_batch;
-        }
+        // Values are consecutive slices of one random pool, generated before timing and
+        // large enough that no value repeats within the set.
+        let values_per_batch = (batch_bytes / (value_size + KEY_LEN)).max(1) * value_size;
+        let pool_len = match size {
+            SetSize::Bytes(target) => target as usize + batch_bytes,
+            SetSize::Batches(n) => n * values_per_batch,
+        };
         let pool = disk::random_bytes(pool_len + value_size, seed);
+        let done = |bytes: u64, batches: usize| match size {
+            SetSize::Bytes(target) => bytes >= target,
+            SetSize::Batches(n) => batches >= n,
+        };
         let timestamp = now_ms();
         let (mut batches, mut bytes, mut records) = (Vec::new(), 0u64, 0u64);
         let mut at = 0usize;
@@ -420,23 +423,20 @@ impl ThroughputRun {
         self.log.bytes as f64 / MB / self.log.read_secs
     }
 
-    /// The faster of the two references: the log is held to the better one.
-    fn disk(&self) -> &SyncedWrite {
-        if self.disk_before.mb_per_s() >= self.disk_after.mb_per_s() {
-            &self.disk_before
-        } else {
-            &self.disk_after
-        }
+    /// The reference: the mean of the measurements before and after the log.
+    fn disk_mb_per_s(&self) -> f64 {
+        (self.disk_before.mb_per_s() + self.disk_after.mb_per_s()) / 2.0
     }
 
     fn ratio(&self) -> f64 {
-        self.append_mb_per_s() / self.disk().mb_per_s()
+        self.append_mb_per_s() / self.disk_mb_per_s()
     }
 
     fn describe(&self) -> String {
         format!(
             "{:>5} B  append {} rec/s {:>5.0} MB/s (write {:.2}s + sync {:.2}s) | hot read {} rec/s \
-             {:>5.0} MB/s | disk {:>4.0} MB/s (write {:.2}s + sync {:.2}s) | append/disk {:.2}",
+             {:>5.0} MB/s | disk {:>4.0} MB/s (before: write {:.2}s + sync {:.2}s, after: \
+             {:.2}s + {:.2}s) | append/disk {:.2}",
             self.value_size,
             count(self.append_records_per_s()),
             self.append_mb_per_s(),
@@ -444,18 +444,18 @@ impl ThroughputRun {
             self.log.append_sync_secs,
             count(self.read_records_per_s()),
             self.read_mb_per_s(),
-            self.disk().mb_per_s(),
-            self.disk().write_secs,
-            self.disk().sync_secs,
+            self.disk_mb_per_s(),
+            self.disk_before.write_secs,
+            self.disk_before.sync_secs,
+            self.disk_after.write_secs,
+            self.disk_after.sync_secs,
             self.ratio()
         )
     }
 }
 
 /// Append `total` bytes of `set`'s batches (whole batches, at least one), flush, read it
-/// all back, between two measurements of the disk reference: fdatasync latency and
-/// page-cache speed change with the host's state, and the faster neighbour is the
-/// conservative reference.
+/// all back, between two measurements of the disk reference.
 fn throughput_run(
     parent: &Path,
     set: &BatchSet,
@@ -584,32 +584,33 @@ impl FsyncRun {
         self.log.batches as f64 / self.log.secs
     }
 
-    /// Batches per second of the raw loop: each of its syncs covers `appenders` batches.
-    fn raw_batches_per_s(&self) -> f64 {
-        self.raw().ops_per_s() * self.appenders as f64
+    /// The reference: the mean rate of the raw loops before and after the log.
+    fn raw_ops_per_s(&self) -> f64 {
+        (self.raw_before.ops_per_s() + self.raw_after.ops_per_s()) / 2.0
     }
 
-    /// The faster of the two references.
-    fn raw(&self) -> &LoopRate {
-        if self.raw_before.ops_per_s() >= self.raw_after.ops_per_s() {
-            &self.raw_before
-        } else {
-            &self.raw_after
-        }
+    /// Batches per second of the raw loop: each of its syncs covers `appenders` batches.
+    fn raw_batches_per_s(&self) -> f64 {
+        self.raw_ops_per_s() * self.appenders as f64
+    }
+
+    fn raw_p50_us(&self) -> f64 {
+        (self.raw_before.p50_us + self.raw_after.p50_us) / 2.0
     }
 
     fn describe(&self) -> String {
         format!(
             "{} appender{:1}  log {:>6.0} batches/s (p50 {:.0} µs, p99 {:.0} µs) | raw write+fdatasync \
-             of {} B: {:>6.0}/s (p50 {:.0} µs) = {:>6.0} batches/s | log/raw {:.2}",
+             of {} B: {:>6.0}/s (p50 {:.0} µs, {:.0} µs) = {:>6.0} batches/s | log/raw {:.2}",
             self.appenders,
             if self.appenders == 1 { "" } else { "s" },
             self.batches_per_s(),
             self.log.p50_us,
             self.log.p99_us,
-            self.raw().write_size,
-            self.raw().ops_per_s(),
-            self.raw().p50_us,
+            self.raw_before.write_size,
+            self.raw_ops_per_s(),
+            self.raw_before.p50_us,
+            self.raw_after.p50_us,
             self.raw_batches_per_s(),
             self.batches_per_s() / self.raw_batches_per_s()
         )
@@ -842,7 +843,7 @@ fn print_summary(report: &Report) {
                 m(ThroughputRun::append_mb_per_s),
                 count(m(ThroughputRun::read_records_per_s)),
                 m(ThroughputRun::read_mb_per_s),
-                m(|r| r.disk().mb_per_s()),
+                m(ThroughputRun::disk_mb_per_s),
                 m(ThroughputRun::ratio),
             );
         }
@@ -880,7 +881,7 @@ fn print_summary(report: &Report) {
                 m(&|r| r.log.p50_us),
                 m(&|r| r.log.p99_us),
                 m(&FsyncRun::raw_batches_per_s),
-                m(&|r| r.raw().p50_us),
+                m(&FsyncRun::raw_p50_us),
                 m(&|r| r.batches_per_s() / r.raw_batches_per_s()),
             );
         }
@@ -1019,20 +1020,15 @@ mod tests {
 
     #[test]
     fn built_batches_are_valid_and_near_the_target_size() {
-        let set = BatchSet::build(100, 65536, 1 << 20, 1).unwrap();
+        let set = BatchSet::build(100, 65536, SetSize::Bytes(1 << 20), 1).unwrap();
         assert!(set.batches.iter().map(Vec::len).sum::<usize>() >= 1 << 20);
         for b in &set.batches {
             assert!(b.len() <= 65536 && b.len() > 60_000, "{}", b.len());
             assert_eq!(b.len(), set.batch_len());
             crate::log::batch::validate(b, true, 1 << 20).unwrap();
         }
-        assert_eq!(
-            BatchSet::build_batches(1000, 65536, 3, 2)
-                .unwrap()
-                .batches
-                .len(),
-            3
-        );
+        let three = BatchSet::build(1000, 65536, SetSize::Batches(3), 2).unwrap();
+        assert_eq!(three.batches.len(), 3);
     }
 
     #[test]
