@@ -2,4 +2,6 @@
 //! the machine's own limit measured in the same run.
 
 pub mod disk;
+mod latency;
 pub mod log;
+pub mod produce;

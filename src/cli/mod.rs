@@ -47,6 +47,8 @@ enum Command {
 enum BenchCommand {
     /// Append and read back records on one partition; compare with the disk.
     Log(crate::bench::log::LogBenchArgs),
+    /// Produce and consume with kcat over loopback beside librdkafka's mock broker; latency.
+    Produce(crate::bench::produce::ProduceBenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +123,9 @@ pub fn main() -> ExitCode {
         Command::Bench {
             which: BenchCommand::Log(args),
         } => crate::bench::log::run(&args),
+        Command::Bench {
+            which: BenchCommand::Produce(args),
+        } => crate::bench::produce::run(&args),
         Command::Debug {
             which: DebugCommand::CrashWriter(args),
         } => crate::debug::crash_writer(&args),

@@ -159,8 +159,14 @@ async fn serve_connection(
                 return Err(e.into());
             }
         };
-        let mut frame = BytesMut::zeroed(len);
-        reader.read_exact(&mut frame).await?;
+        // Read into spare capacity: no zero-fill of up to socket.request.max.bytes per request.
+        let mut frame = BytesMut::with_capacity(len);
+        let mut limited = (&mut reader).take(len as u64);
+        while frame.len() < len {
+            if limited.read_buf(&mut frame).await? == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+        }
         let request = match codec::decode_request(frame.freeze(), &codec::supported_versions) {
             Ok(r) => r,
             Err(e) => match handlers::error_response(&e) {
