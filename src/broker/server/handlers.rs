@@ -318,7 +318,10 @@ async fn produce(broker: &Arc<Broker>, r: ProduceRequest) -> ProduceResponse {
     // the page cache (tens of microseconds): cheaper inline than a `spawn_blocking` handoff,
     // which dominated the broker's CPU per request. Anything larger, or anything that may
     // wait for an fdatasync, goes to the blocking pool.
-    let bytes: usize = parts.iter().map(|p| p.records.as_ref().map_or(0, Bytes::len)).sum();
+    let bytes: usize = parts
+        .iter()
+        .map(|p| p.records.as_ref().map_or(0, Bytes::len))
+        .sum();
     let never_syncs = |p: &ProducePart| {
         broker
             .store
