@@ -350,10 +350,23 @@ fn kafka_python_every_codec_and_idempotence() {
         let batches = batches_on_disk(&data, &topic, 1);
         let records: usize = batches.iter().map(|b| b.records.len()).sum();
         assert_eq!(records, 5000, "{topic}: records on disk");
+        // Clients send a batch uncompressed when compressing would not make it smaller
+        // (kafka-python and librdkafka both do, e.g. for a lone trailing record), so every
+        // batch is either the producer's codec or uncompressed, and most records are in
+        // batches of the codec.
+        let in_codec: usize = batches
+            .iter()
+            .filter(|b| b.header.compression().ok() == Some(codec))
+            .map(|b| b.records.len())
+            .sum();
+        assert!(
+            in_codec * 10 >= records * 9,
+            "{topic}: only {in_codec} of {records} records stored with {codec:?}"
+        );
         for b in &batches {
             let found = b.header.compression().expect("a known codec");
-            assert_eq!(
-                found, codec,
+            assert!(
+                found == codec || found == Compression::None,
                 "{topic}: batch at offset {} is stored with {found:?}",
                 b.header.base_offset
             );
