@@ -24,13 +24,13 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail, ensure};
 use serde::Serialize;
 
 use super::disk::{self, Filesystem, LoopRate, MB, Machine, SyncedWrite};
+use super::{Out, ScratchDir, count};
 use crate::log::LogConfig;
 use crate::log::PartitionLog;
 use crate::log::batch::{BATCH_HEADER_LEN, BatchBuilder, BatchIter};
@@ -923,17 +923,6 @@ fn print_summary(report: &Report) {
     print!("{s}");
 }
 
-/// `3.21 M`, `812 k`, `950`.
-fn count(x: f64) -> String {
-    if x >= 1e6 {
-        format!("{:.2} M", x / 1e6)
-    } else if x >= 1e3 {
-        format!("{:.1} k", x / 1e3)
-    } else {
-        format!("{x:.0}")
-    }
-}
-
 fn log_config(pairs: &[(&str, &str)]) -> anyhow::Result<Arc<LogConfig>> {
     let map = pairs
         .iter()
@@ -946,47 +935,6 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Progress lines, silenced by `--json` so stdout stays one JSON document.
-#[derive(Debug)]
-struct Out {
-    quiet: bool,
-}
-
-impl Out {
-    fn line(&self, args: std::fmt::Arguments<'_>) {
-        if !self.quiet {
-            println!("{args}");
-        }
-    }
-}
-
-/// A uniquely named directory, removed with everything in it when dropped (also when
-/// the bench fails half way).
-#[derive(Debug)]
-struct ScratchDir {
-    path: PathBuf,
-}
-
-impl ScratchDir {
-    fn create(parent: &Path, what: &str) -> anyhow::Result<ScratchDir> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = parent.join(format!("{what}-{}-{n}", std::process::id()));
-        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(ScratchDir { path })
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
 }
 
 #[cfg(test)]

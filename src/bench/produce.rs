@@ -26,7 +26,6 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
@@ -34,6 +33,7 @@ use serde::Serialize;
 
 use super::disk::{self, Filesystem, MB, Machine};
 use super::latency::{self, Paced, Peak, Target};
+use super::{Out, ScratchDir, count};
 
 /// The bars.
 const BAR_PRODUCE_VS_MOCK: f64 = 0.9;
@@ -1068,58 +1068,6 @@ fn kcat_version(kcat: &Path) -> anyhow::Result<String> {
         |l| l.trim().to_owned(),
     );
     Ok(version)
-}
-
-/// `3.21 M`, `812 k`, `950`.
-fn count(x: f64) -> String {
-    if x >= 1e6 {
-        format!("{:.2} M", x / 1e6)
-    } else if x >= 1e3 {
-        format!("{:.1} k", x / 1e3)
-    } else {
-        format!("{x:.0}")
-    }
-}
-
-/// Progress lines, silenced by `--json` so stdout stays one JSON document.
-#[derive(Debug)]
-struct Out {
-    quiet: bool,
-}
-
-impl Out {
-    fn line(&self, args: std::fmt::Arguments<'_>) {
-        if !self.quiet {
-            println!("{args}");
-        }
-    }
-}
-
-/// A uniquely named directory, removed with everything in it when dropped (also when
-/// the bench fails half way).
-#[derive(Debug)]
-struct ScratchDir {
-    path: PathBuf,
-}
-
-impl ScratchDir {
-    fn create(parent: &Path, what: &str) -> anyhow::Result<ScratchDir> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = parent.join(format!("{what}-{}-{n}", std::process::id()));
-        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(ScratchDir { path })
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
 }
 
 #[cfg(test)]
