@@ -182,31 +182,80 @@ pub fn fsync_loop_rate(
     max_ops: u64,
     max_time: Duration,
 ) -> std::io::Result<LoopRate> {
-    let write_size = write_size.clamp(1, POOL_BYTES / 2);
-    let pool = pool();
-    let mut scratch = ScratchFile::create(dir, "fsync-loop")?;
-    let mut latencies = Vec::new();
-    let mut at = 0usize;
-    let start = Instant::now();
-    while (latencies.len() as u64) < max_ops.max(1) && start.elapsed() < max_time {
-        if at + write_size > pool.len() {
-            at = 0;
-        }
-        let t = Instant::now();
-        scratch.file.write_all(&pool[at..at + write_size])?;
-        scratch.file.sync_data()?;
-        latencies.push(t.elapsed().as_secs_f64() * 1e6);
-        at += write_size;
+    let mut lp = FsyncLoop::create(dir, write_size)?;
+    lp.run(max_ops, max_time)?;
+    Ok(lp.rate())
+}
+
+/// [`fsync_loop_rate`] in pieces: each [`FsyncLoop::run`] continues the same file and
+/// adds to the same totals, so a benchmark can interleave it with the code it is
+/// compared with and both see the same state of the host (on this kind of VM the
+/// `fdatasync` latency flips between modes that differ tenfold).
+#[derive(Debug)]
+pub struct FsyncLoop {
+    scratch: ScratchFile,
+    write_size: usize,
+    at: usize,
+    latencies_us: Vec<f64>,
+    secs: f64,
+}
+
+impl FsyncLoop {
+    /// A new file in `dir`, removed when the loop is dropped. `write_size` is capped
+    /// at 32 MiB.
+    pub fn create(dir: &Path, write_size: usize) -> std::io::Result<FsyncLoop> {
+        Ok(FsyncLoop {
+            scratch: ScratchFile::create(dir, "fsync-loop")?,
+            write_size: write_size.clamp(1, POOL_BYTES / 2),
+            at: 0,
+            latencies_us: Vec::new(),
+            secs: 0.0,
+        })
     }
-    let secs = start.elapsed().as_secs_f64();
-    let ops = latencies.len() as u64;
-    Ok(LoopRate {
-        write_size,
-        ops,
-        secs,
-        p50_us: percentile(&mut latencies, 0.50),
-        p99_us: percentile(&mut latencies, 0.99),
-    })
+
+    /// Up to `max_ops` more writes, each followed by `fdatasync`, for at most
+    /// `max_time` (at least one operation).
+    pub fn run(&mut self, max_ops: u64, max_time: Duration) -> std::io::Result<()> {
+        let pool = pool();
+        let start = Instant::now();
+        let mut ops = 0u64;
+        while ops < max_ops.max(1) && (ops == 0 || start.elapsed() < max_time) {
+            if self.at + self.write_size > pool.len() {
+                self.at = 0;
+            }
+            let t = Instant::now();
+            self.scratch
+                .file
+                .write_all(&pool[self.at..self.at + self.write_size])?;
+            self.scratch.file.sync_data()?;
+            self.latencies_us.push(t.elapsed().as_secs_f64() * 1e6);
+            self.at += self.write_size;
+            ops += 1;
+        }
+        self.secs += start.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    pub fn ops(&self) -> u64 {
+        self.latencies_us.len() as u64
+    }
+
+    /// Time spent in [`FsyncLoop::run`] so far.
+    pub fn secs(&self) -> f64 {
+        self.secs
+    }
+
+    /// The totals so far.
+    pub fn rate(&self) -> LoopRate {
+        let mut latencies = self.latencies_us.clone();
+        LoopRate {
+            write_size: self.write_size,
+            ops: self.ops(),
+            secs: self.secs,
+            p50_us: percentile(&mut latencies, 0.50),
+            p99_us: percentile(&mut latencies, 0.99),
+        }
+    }
 }
 
 /// The `q` quantile (nearest rank) of `values`, which it sorts; 0 when empty.
@@ -353,6 +402,12 @@ mod tests {
         let r = fsync_loop_rate(dir.path(), 4096, 5, Duration::from_secs(10)).unwrap();
         assert_eq!(r.ops, 5);
         assert!(r.p50_us <= r.p99_us);
+        // In pieces: totals add up, and a run does at least one operation.
+        let mut lp = FsyncLoop::create(dir.path(), 4096).unwrap();
+        lp.run(3, Duration::from_secs(10)).unwrap();
+        lp.run(2, Duration::ZERO).unwrap();
+        assert_eq!((lp.ops(), lp.rate().ops), (4, 4));
+        drop(lp);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         let fs = filesystem_of(dir.path()).unwrap();
         assert!(!fs.fs_type.is_empty());

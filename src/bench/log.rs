@@ -11,11 +11,12 @@
 //!   threads append to the same log and group commit shares the syncs. Reference: a
 //!   raw `write` + `fdatasync` loop of the same size. Uses the largest value size.
 //!
-//! Every reference is measured just before and just after the log it is compared with,
-//! and the mean of the two is used: on a virtual machine both page-cache speed and
-//! `fdatasync` latency drift with the host's state, and bracketing cancels a steady
-//! drift without favouring either side (taking the faster of the two would hold the
-//! log to the luckier sample).
+//! On a virtual machine both page-cache speed and `fdatasync` latency drift with the
+//! host's state, so each reference is measured next to the log it is compared with: in
+//! throughput mode just before and just after it (the mean of the two cancels a steady
+//! drift without favouring either side, where the faster of the two would hold the log
+//! to the luckier sample); in fsync mode, where latency flips between modes that differ
+//! tenfold, interleaved with it in 100 ms slices.
 //!
 //! What it is not: a benchmark of the broker or of the wire protocol. Batches are built
 //! before timing starts, as a producer would build them, so only the log's work is
@@ -24,6 +25,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail, ensure};
@@ -47,6 +49,10 @@ const RECORD_OVERHEAD_MAX: usize = 5 + 1 + 10 + 5 + 5 + 5 + 5;
 const BUILT_SET_BYTES: u64 = 64 << 20;
 /// Distinct batches built for the fsync mode.
 const FSYNC_SET_BATCHES: usize = 64;
+/// How long the log and the raw loop each run before handing over to the other in
+/// fsync mode: long enough for dozens of fdatasyncs even at 4 ms each, short next to
+/// the seconds a host stays in one fdatasync mode.
+const FSYNC_SLICE: Duration = Duration::from_millis(100);
 /// `max_bytes` of each read in the hot-read pass, as a consumer's fetch would ask.
 const READ_CHUNK: usize = 1 << 20;
 
@@ -89,10 +95,12 @@ pub struct LogBenchArgs {
     /// Concurrent appenders to measure in fsync mode.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
     appenders: Vec<usize>,
-    /// Most batches each appender writes in fsync mode...
+    /// Most batches each appender writes in fsync mode (and operations of the raw
+    /// loop)...
     #[arg(long, default_value_t = 2000)]
     fsync_batches: u64,
-    /// ...or stop after this many seconds per measurement, whichever comes first.
+    /// ...or stop after this many seconds of the log and as many of the raw loop, per
+    /// appender count and run, whichever comes first.
     #[arg(long, default_value_t = 2.0)]
     fsync_secs: f64,
     /// Print one JSON document instead of the tables.
@@ -252,7 +260,7 @@ fn measure(args: &LogBenchArgs, out: &Out) -> anyhow::Result<Report> {
         out.line(format_args!(
             "\nDurable appends: flush.messages=1 (each append waits for an fdatasync, shared \
              by group commit), batches of {} B ({fsync_value_size} B values), up to {} batches \
-             per appender or {}s per measurement",
+             per appender or {}s, in 100 ms slices alternating with the raw loop",
             set.batch_len(),
             args.fsync_batches,
             args.fsync_secs
@@ -552,6 +560,7 @@ fn read_all(log: &PartitionLog, end: i64) -> anyhow::Result<(u64, u64)> {
 struct Limit {
     /// Batches per appender (and operations of the raw loop).
     batches: u64,
+    /// Time for each side, the log and the raw loop.
     time: Duration,
 }
 
@@ -562,11 +571,12 @@ struct FsyncRun {
     appenders: usize,
     batch_bytes: usize,
     log: Durable,
-    /// The same-run reference, measured just before and just after the log: write +
+    /// The same-run reference, interleaved with the log in [`FSYNC_SLICE`]s: write +
     /// fdatasync of `appenders` batches at a time, the most group commit could reach
     /// (with one appender, the plain per-batch rate).
-    raw_before: LoopRate,
-    raw_after: LoopRate,
+    raw: LoopRate,
+    /// How many slices each side ran.
+    slices: usize,
 }
 
 /// What the log did in one fsync-mode repetition.
@@ -584,39 +594,31 @@ impl FsyncRun {
         self.log.batches as f64 / self.log.secs
     }
 
-    /// The reference: the mean rate of the raw loops before and after the log.
-    fn raw_ops_per_s(&self) -> f64 {
-        (self.raw_before.ops_per_s() + self.raw_after.ops_per_s()) / 2.0
-    }
-
     /// Batches per second of the raw loop: each of its syncs covers `appenders` batches.
     fn raw_batches_per_s(&self) -> f64 {
-        self.raw_ops_per_s() * self.appenders as f64
-    }
-
-    fn raw_p50_us(&self) -> f64 {
-        (self.raw_before.p50_us + self.raw_after.p50_us) / 2.0
+        self.raw.ops_per_s() * self.appenders as f64
     }
 
     fn describe(&self) -> String {
         format!(
             "{} appender{:1}  log {:>6.0} batches/s (p50 {:.0} µs, p99 {:.0} µs) | raw write+fdatasync \
-             of {} B: {:>6.0}/s (p50 {:.0} µs, {:.0} µs) = {:>6.0} batches/s | log/raw {:.2}",
+             of {} B: {:>6.0}/s (p50 {:.0} µs) = {:>6.0} batches/s | log/raw {:.2}",
             self.appenders,
             if self.appenders == 1 { "" } else { "s" },
             self.batches_per_s(),
             self.log.p50_us,
             self.log.p99_us,
-            self.raw_before.write_size,
-            self.raw_ops_per_s(),
-            self.raw_before.p50_us,
-            self.raw_after.p50_us,
+            self.raw.write_size,
+            self.raw.ops_per_s(),
+            self.raw.p50_us,
             self.raw_batches_per_s(),
             self.batches_per_s() / self.raw_batches_per_s()
         )
     }
 }
 
+/// The log and its raw reference take turns in slices of [`FSYNC_SLICE`] until each
+/// has had `limit`, so both see the same fdatasync mode of the host.
 fn fsync_run(
     parent: &Path,
     set: &BatchSet,
@@ -624,46 +626,92 @@ fn fsync_run(
     limit: Limit,
     run: usize,
 ) -> anyhow::Result<FsyncRun> {
-    let raw = || {
-        disk::fsync_loop_rate(
-            parent,
-            set.batch_len() * appenders,
-            limit.batches,
-            limit.time,
-        )
-        .context("measuring the raw write+fdatasync rate")
-    };
-    let raw_before = raw()?;
-    let log = durable_appends(parent, set, appenders, limit)?;
-    let raw_after = raw()?;
+    let dir = ScratchDir::create(parent, "fsync")?;
+    let log = PartitionLog::open(dir.path(), log_config(&[("flush.messages", "1")])?)?;
+    let mut raw = disk::FsyncLoop::create(parent, set.batch_len() * appenders)
+        .context("creating the raw write+fdatasync file")?;
+    let max_log = limit.batches.saturating_mul(appenders as u64);
+    let budget = limit.time.as_secs_f64();
+    let mut durable = DurableTotals::default();
+    let mut slices = 0;
+    loop {
+        let raw_left = raw.ops() < limit.batches && raw.secs() < budget;
+        let log_left = durable.batches < max_log && durable.secs < budget;
+        if !raw_left && !log_left {
+            break;
+        }
+        slices += 1;
+        // Who goes first alternates, so neither side always follows the other's
+        // writeback.
+        for log_turn in [slices % 2 == 0, slices % 2 == 1] {
+            if log_turn && log_left {
+                durable_slice(
+                    &log,
+                    set,
+                    appenders,
+                    max_log - durable.batches,
+                    &mut durable,
+                )?;
+            } else if !log_turn && raw_left {
+                raw.run(limit.batches - raw.ops(), FSYNC_SLICE)
+                    .context("measuring the raw write+fdatasync rate")?;
+            }
+        }
+    }
+    ensure!(
+        log.high_watermark() == durable.records as i64,
+        "high watermark {} after {} acknowledged records",
+        log.high_watermark(),
+        durable.records
+    );
+    log.close()?;
     Ok(FsyncRun {
         run,
         appenders,
         batch_bytes: set.batch_len(),
-        log,
-        raw_before,
-        raw_after,
+        log: Durable {
+            batches: durable.batches,
+            secs: durable.secs,
+            p50_us: disk::percentile(&mut durable.latencies_us, 0.50),
+            p99_us: disk::percentile(&mut durable.latencies_us, 0.99),
+        },
+        raw: raw.rate(),
+        slices,
     })
 }
 
-fn durable_appends(
-    parent: &Path,
+/// The log's side of an fsync-mode measurement, summed over its slices.
+#[derive(Debug, Default)]
+struct DurableTotals {
+    batches: u64,
+    records: u64,
+    secs: f64,
+    latencies_us: Vec<f64>,
+}
+
+/// `appenders` threads append to `log` for one [`FSYNC_SLICE`] (each finishes the
+/// append it is in), at most `max_batches` in all.
+fn durable_slice(
+    log: &PartitionLog,
     set: &BatchSet,
     appenders: usize,
-    limit: Limit,
-) -> anyhow::Result<Durable> {
-    let dir = ScratchDir::create(parent, "fsync")?;
-    let log = PartitionLog::open(dir.path(), log_config(&[("flush.messages", "1")])?)?;
+    max_batches: u64,
+    totals: &mut DurableTotals,
+) -> anyhow::Result<()> {
+    let taken = AtomicU64::new(0);
     let start = Instant::now();
     let per_thread = std::thread::scope(|s| {
         let handles: Vec<_> = (0..appenders)
             .map(|t| {
-                let log = &log;
+                let taken = &taken;
+                // Appenders start at different batches, and each slice further on.
+                let first = totals.batches as usize + t * set.batches.len() / appenders;
                 s.spawn(move || -> anyhow::Result<(u64, Vec<f64>)> {
-                    let mut latencies = Vec::new();
-                    let mut records = 0u64;
-                    let mut i = t * set.batches.len() / appenders;
-                    while (latencies.len() as u64) < limit.batches && start.elapsed() < limit.time {
+                    let (mut records, mut latencies) = (0u64, Vec::new());
+                    let mut i = first;
+                    while start.elapsed() < FSYNC_SLICE
+                        && taken.fetch_add(1, Ordering::Relaxed) < max_batches
+                    {
                         let t0 = Instant::now();
                         records += log.append(&set.batches[i % set.batches.len()])?.records;
                         latencies.push(t0.elapsed().as_secs_f64() * 1e6);
@@ -681,25 +729,14 @@ fn durable_appends(
             })
             .collect::<Vec<_>>()
     });
-    let secs = start.elapsed().as_secs_f64();
-    let (mut records, mut latencies) = (0u64, Vec::new());
+    totals.secs += start.elapsed().as_secs_f64();
     for r in per_thread {
-        let (n, l) = r?;
-        records += n;
-        latencies.extend(l);
+        let (records, latencies) = r?;
+        totals.records += records;
+        totals.batches += latencies.len() as u64;
+        totals.latencies_us.extend(latencies);
     }
-    ensure!(
-        log.high_watermark() == records as i64,
-        "high watermark {} after {records} acknowledged records",
-        log.high_watermark()
-    );
-    log.close()?;
-    Ok(Durable {
-        batches: latencies.len() as u64,
-        secs,
-        p50_us: disk::percentile(&mut latencies, 0.50),
-        p99_us: disk::percentile(&mut latencies, 0.99),
-    })
+    Ok(())
 }
 
 /// One bar of the issue, checked against the medians.
@@ -881,7 +918,7 @@ fn print_summary(report: &Report) {
                 m(&|r| r.log.p50_us),
                 m(&|r| r.log.p99_us),
                 m(&FsyncRun::raw_batches_per_s),
-                m(&FsyncRun::raw_p50_us),
+                m(&|r| r.raw.p50_us),
                 m(&|r| r.batches_per_s() / r.raw_batches_per_s()),
             );
         }

@@ -401,6 +401,21 @@ impl Iterator for BatchIter<'_> {
 
 impl FusedIterator for BatchIter<'_> {}
 
+/// Bytes at the start of a batch that the log rewrites on append and that the CRC does
+/// not cover: base offset, batch length (unchanged) and partition leader epoch.
+pub const PATCHED_PREFIX_LEN: usize = OFF_MAGIC;
+
+/// The first [`PATCHED_PREFIX_LEN`] bytes of `batch` with the base offset and the
+/// partition leader epoch replaced, so that an append can write them followed by the
+/// rest of the batch as received, without copying it. `batch` must hold a header.
+pub fn patched_prefix(batch: &[u8], base_offset: i64, epoch: i32) -> [u8; PATCHED_PREFIX_LEN] {
+    let mut prefix = [0u8; PATCHED_PREFIX_LEN];
+    prefix.copy_from_slice(&batch[..PATCHED_PREFIX_LEN]);
+    put(&mut prefix, OFF_BASE_OFFSET, base_offset.to_be_bytes());
+    put(&mut prefix, OFF_LEADER_EPOCH, epoch.to_be_bytes());
+    prefix
+}
+
 /// Rewrite the base offset in place (not covered by the CRC). A no-op on a buffer too
 /// short to hold a header.
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {

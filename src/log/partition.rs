@@ -22,9 +22,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
+use std::io::IoSlice;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -104,6 +106,14 @@ pub struct PartitionLog {
     inner: Mutex<Inner>,
     sync: Mutex<SyncState>,
     synced: Condvar,
+    /// Appends between their start and the end of their write: a sync leader lets
+    /// these finish (briefly) so that its fdatasync covers them too.
+    writing: AtomicUsize,
+    /// Appends written since the last sync leader took its snapshot.
+    written: AtomicUsize,
+    /// How many appends the last sync covered: with that many concurrent appenders,
+    /// the next leader waits (briefly) for as many before it syncs.
+    last_group: AtomicUsize,
     maintenance: Mutex<()>,
 }
 
@@ -129,11 +139,33 @@ struct Inner {
     closed: bool,
 }
 
+/// The longest a sync leader waits for appends in the middle of their write.
+const GATHER_MAX: Duration = Duration::from_micros(500);
+
+/// Counts an append in [`PartitionLog::writing`] until dropped (on every path).
+struct Writing<'a>(&'a AtomicUsize);
+
+impl<'a> Writing<'a> {
+    fn start(count: &'a AtomicUsize) -> Writing<'a> {
+        count.fetch_add(1, Ordering::AcqRel);
+        Writing(count)
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 #[derive(Debug, Default)]
 struct SyncState {
     /// Every offset below this is synced.
     durable: i64,
     leader_active: bool,
+    /// Callers waiting on `synced` (a notification without waiters is a wasted
+    /// syscall on every durable append).
+    waiters: usize,
     failed: Option<String>,
 }
 
@@ -288,6 +320,9 @@ impl PartitionLog {
             }),
             inner: Mutex::new(inner),
             synced: Condvar::new(),
+            writing: AtomicUsize::new(0),
+            written: AtomicUsize::new(0),
+            last_group: AtomicUsize::new(0),
             maintenance: Mutex::new(()),
         })
     }
@@ -373,28 +408,34 @@ impl PartitionLog {
                 },
             });
         }
-        let mut buf = batches.to_vec();
-        let log_append_time = if config.timestamp_type == TimestampType::LogAppendTime {
+        // The batches are written as received, but for the offsets and leader epoch in
+        // their first bytes, which are outside the CRC and patched on the way to the
+        // file; only LogAppendTime, which changes CRC-covered fields, needs a copy.
+        let copy;
+        let (data, log_append_time) = if config.timestamp_type == TimestampType::LogAppendTime {
             let now = now_ms();
+            let mut buf = batches.to_vec();
             for (pos, header) in &mut found {
                 batch::set_log_append_time(&mut buf[*pos..*pos + header.size()], now);
                 header.max_timestamp = now;
             }
-            now
+            copy = buf;
+            (&copy[..], now)
         } else {
-            -1
+            (batches, -1)
         };
-        self.append_validated(&config, &mut buf, &mut found, records, log_append_time)
+        self.append_validated(&config, data, &mut found, records, log_append_time)
     }
 
     fn append_validated(
         &self,
         config: &LogConfig,
-        buf: &mut [u8],
+        data: &[u8],
         found: &mut [(usize, BatchHeader)],
         records: u64,
         log_append_time: i64,
     ) -> Result<AppendInfo, LogError> {
+        let writing = Writing::start(&self.writing);
         let (info, needs_sync) = {
             let mut inner = lock(&self.inner);
             if inner.closed {
@@ -410,16 +451,24 @@ impl PartitionLog {
             }
             let base_offset = inner.log_end_offset;
             let mut next = base_offset;
+            let mut prefixes = Vec::with_capacity(found.len());
+            let mut len = 0u64;
             for (pos, header) in found.iter_mut() {
-                let bytes = &mut buf[*pos..*pos + header.size()];
-                batch::set_base_offset(bytes, next);
-                batch::set_partition_leader_epoch(bytes, 0);
+                prefixes.push(batch::patched_prefix(&data[*pos..], next, 0));
                 header.base_offset = next;
                 header.partition_leader_epoch = 0;
                 next = header.last_offset() + 1;
+                len += header.size() as u64;
+            }
+            let mut slices = Vec::with_capacity(found.len() * 2);
+            for ((pos, header), prefix) in found.iter().zip(&prefixes) {
+                slices.push(IoSlice::new(prefix));
+                slices.push(IoSlice::new(
+                    &data[*pos + batch::PATCHED_PREFIX_LEN..*pos + header.size()],
+                ));
             }
             let last_offset = next - 1;
-            self.maybe_roll(&mut inner, config, buf.len() as u64, found, last_offset)?;
+            self.maybe_roll(&mut inner, config, len, found, last_offset)?;
             let inner = &mut *inner;
             let (active_base, active) =
                 inner
@@ -428,7 +477,7 @@ impl PartitionLog {
                     .ok_or_else(|| LogError::Closed {
                         dir: self.dir.clone(),
                     })?;
-            active.append(buf, found, config.index_interval_bytes)?;
+            active.append(&mut slices, len, found, config.index_interval_bytes)?;
             let end_position = active.size;
             inner.log_end_offset = next;
             inner.pending.push_back((next, active_base, end_position));
@@ -446,8 +495,10 @@ impl PartitionLog {
                 log_append_time,
                 log_start_offset: inner.log_start_offset,
             };
+            self.written.fetch_add(1, Ordering::AcqRel);
             (info, needs_sync)
         };
+        drop(writing);
         if needs_sync {
             self.sync_to(info.last_offset + 1)?;
         }
@@ -530,11 +581,27 @@ impl PartitionLog {
                 state.leader_active = true;
                 break;
             }
+            state.waiters += 1;
             state = self.synced.wait(state).unwrap_or_else(|p| p.into_inner());
+            state.waiters -= 1;
         }
         drop(state);
 
-        // Leader: take everything written so far.
+        // Leader. Appends on their way to the file (a write is a few µs of page-cache
+        // copy, a sync hundreds), and as many appends as the last sync covered, are
+        // waited for (briefly) so that this sync covers them too; otherwise the
+        // appenders woken by the last sync would each wait for this sync and then
+        // another, and concurrent appenders would share each sync by halves. A lone
+        // appender's last group is itself, so it never waits.
+        let want = self.last_group.load(Ordering::Acquire);
+        let deadline = Instant::now() + GATHER_MAX;
+        while (self.writing.load(Ordering::Acquire) > 0
+            || self.written.load(Ordering::Acquire) < want)
+            && Instant::now() < deadline
+        {
+            std::thread::yield_now();
+        }
+        // Take everything written so far.
         let (files, upto) = {
             let mut inner = lock(&self.inner);
             let mut files = std::mem::take(&mut inner.unsynced_files);
@@ -543,6 +610,9 @@ impl PartitionLog {
             }
             inner.unsynced_records = 0;
             inner.unsynced_since = None;
+            // Under the lock, so no append is counted here but left out of the sync.
+            let group = self.written.swap(0, Ordering::AcqRel);
+            self.last_group.store(group, Ordering::Release);
             (files, inner.log_end_offset)
         };
         let result = files.iter().try_for_each(|f| f.sync_data());
@@ -577,14 +647,18 @@ impl PartitionLog {
         state.leader_active = false;
         if let Some(reason) = failure {
             state.failed = Some(reason.clone());
-            self.synced.notify_all();
+            if state.waiters > 0 {
+                self.synced.notify_all();
+            }
             return Err(LogError::Failed {
                 dir: self.dir.clone(),
                 reason,
             });
         }
         state.durable = state.durable.max(upto);
-        self.synced.notify_all();
+        if state.waiters > 0 {
+            self.synced.notify_all();
+        }
         drop(state);
         if upto < offset {
             // Only if the caller asked beyond what was written: sync what there is.

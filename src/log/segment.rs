@@ -8,6 +8,8 @@
 //! so a segment is capped at `segment.bytes` <= 2 GiB, as in Kafka.
 
 use std::fs::{File, OpenOptions};
+use std::io::IoSlice;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -337,16 +339,18 @@ impl Segment {
         self.next_offset = header.last_offset() + 1;
     }
 
-    /// Append validated batches whose offsets are already assigned. `batches` gives
-    /// each one's position within `buf`. On a write error the file is cut back to its
-    /// previous size, so a failed append leaves nothing behind.
+    /// Append validated batches whose offsets are already assigned: `slices`, `len`
+    /// bytes in all, are written in one go (consumed on the way). `batches` gives each
+    /// batch's position within those bytes. On a write error the file is cut back to
+    /// its previous size, so a failed append leaves nothing behind.
     pub fn append(
         &mut self,
-        buf: &[u8],
+        slices: &mut [IoSlice<'_>],
+        len: u64,
         batches: &[(usize, BatchHeader)],
         index_interval: u64,
     ) -> Result<(), LogError> {
-        if let Err(e) = self.file.write_all_at(buf, self.size) {
+        if let Err(e) = write_all_vectored_at(&self.file, slices, self.size) {
             let _ = self.file.set_len(self.size);
             return Err(LogError::io(&self.path, e));
         }
@@ -354,7 +358,7 @@ impl Segment {
         for (rel_pos, header) in batches {
             self.note_batch(start + *rel_pos as u64, header, index_interval);
         }
-        self.size = start + buf.len() as u64;
+        self.size = start + len;
         Ok(())
     }
 
@@ -588,4 +592,44 @@ impl<'a> ChunkReader<'a> {
         let from = (pos - self.buf_pos) as usize;
         Ok(&self.buf[from..from + len])
     }
+}
+
+/// `pwritev` until every byte of `slices` is written at `offset` (at most `IOV_MAX`
+/// slices per call; short writes resume where they stopped).
+fn write_all_vectored_at(
+    file: &File,
+    mut slices: &mut [IoSlice<'_>],
+    mut offset: u64,
+) -> std::io::Result<()> {
+    const IOV_MAX: usize = 1024;
+    IoSlice::advance_slices(&mut slices, 0);
+    while !slices.is_empty() {
+        let n = slices.len().min(IOV_MAX);
+        let pos = libc::off_t::try_from(offset)
+            .map_err(|_| std::io::Error::other("file offset beyond off_t"))?;
+        // SAFETY: IoSlice is ABI-compatible with iovec and the n slices are valid for
+        // reads for the duration of the call.
+        let written = unsafe {
+            libc::pwritev(
+                file.as_raw_fd(),
+                slices.as_ptr().cast::<libc::iovec>(),
+                n as libc::c_int,
+                pos,
+            )
+        };
+        match written {
+            -1 => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            w => {
+                offset += w as u64;
+                IoSlice::advance_slices(&mut slices, w as usize);
+            }
+        }
+    }
+    Ok(())
 }
