@@ -19,3 +19,4 @@ pub mod log;
 pub mod plugin;
 pub mod properties;
 pub mod protocol;
+pub mod worker;

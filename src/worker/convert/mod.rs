@@ -1,0 +1,2 @@
+//! Converters: records' keys, values and headers between the Kafka Connect data model
+//! and bytes.
