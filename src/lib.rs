@@ -14,6 +14,7 @@
 pub mod bench;
 pub mod broker;
 pub mod cli;
+pub mod client;
 pub mod debug;
 pub mod log;
 pub mod plugin;

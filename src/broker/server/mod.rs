@@ -85,8 +85,14 @@ impl Broker {
             .clone()
     }
 
-    fn notify_appended(&self) {
+    /// Wake long-polling fetches (remote and in-process) after an append.
+    pub fn notify_appended(&self) {
         self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes after every append, for in-process long polls.
+    pub fn subscribe_appends(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
     }
 }
 
@@ -194,6 +200,9 @@ pub struct BrokerSettings {
     pub groups: super::group::GroupConfig,
     /// `listeners`: where to listen; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// False for a broker used only in-process (a standalone worker with
+    /// `broker.listener=none`): nothing is bound, `RunningBroker::addr` is `listen`.
+    pub serve: bool,
     /// `advertised.listeners`: what clients are told; defaults to the bound address.
     pub advertised: Option<(String, u16)>,
     pub auto_create_topics: bool,
@@ -206,6 +215,7 @@ impl BrokerSettings {
             storage: super::BrokerConfig::new(data_dir),
             groups: super::group::GroupConfig::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            serve: true,
             advertised: None,
             auto_create_topics: true,
             max_request_bytes: Limits::DEFAULT_MAX_FRAME_BYTES,
@@ -310,12 +320,19 @@ impl RunningBroker {
                 value: String::new(),
                 reason: e.to_string(),
             })?;
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|e| BrokerError::io(format!("listener {}", settings.listen), e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| BrokerError::io("listener", e))?;
+        let listener = if settings.serve {
+            Some(
+                TcpListener::bind(settings.listen)
+                    .await
+                    .map_err(|e| BrokerError::io(format!("listener {}", settings.listen), e))?,
+            )
+        } else {
+            None
+        };
+        let addr = match &listener {
+            Some(l) => l.local_addr().map_err(|e| BrokerError::io("listener", e))?,
+            None => settings.listen,
+        };
         let (advertised_host, advertised_port) = settings.advertised.clone().unwrap_or_else(|| {
             let host = if addr.ip().is_unspecified() {
                 "127.0.0.1".to_string()
@@ -333,8 +350,16 @@ impl RunningBroker {
         };
         let broker = Arc::new(Broker::new(store, groups, config)?);
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(run(broker.clone(), listener, shutdown.clone()));
-        tracing::info!(%addr, "broker listening");
+        let server = match listener {
+            Some(listener) => {
+                tracing::info!(%addr, "broker listening");
+                tokio::spawn(run(broker.clone(), listener, shutdown.clone()))
+            }
+            None => {
+                tracing::info!("broker serving in-process clients only (no listener)");
+                tokio::spawn(async {})
+            }
+        };
         Ok(RunningBroker {
             addr,
             broker,

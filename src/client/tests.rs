@@ -1,0 +1,130 @@
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::broker::server::{BrokerSettings, RunningBroker};
+
+async fn broker(dir: &std::path::Path) -> RunningBroker {
+    let mut settings = BrokerSettings::new(dir);
+    settings.serve = false;
+    settings.groups.initial_rebalance_delay = Duration::from_millis(50);
+    RunningBroker::start(settings).await.unwrap()
+}
+
+fn record(topic: &str, key: Option<&str>, value: &str) -> ProducerRecord {
+    ProducerRecord {
+        topic: topic.into(),
+        key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+        value: Some(Bytes::copy_from_slice(value.as_bytes())),
+        ..ProducerRecord::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_partition_fetch_and_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = broker(dir.path()).await;
+    let client = Client::embedded(running.broker.clone(), tokio::runtime::Handle::current());
+    tokio::task::spawn_blocking(move || {
+        assert_eq!(
+            client.ensure_topic("t", Some(3), BTreeMap::new()).unwrap(),
+            (3, true)
+        );
+        assert_eq!(
+            client.ensure_topic("t", Some(5), BTreeMap::new()).unwrap(),
+            (3, false)
+        );
+        let records: Vec<_> = (0..30)
+            .map(|i| record("t", Some(&format!("k{}", i % 5)), &format!("v{i}")))
+            .collect();
+        let settings = ProducerSettings {
+            batch_size: 64,
+            ..ProducerSettings::default()
+        };
+        let pos = client.send(&records, &settings).unwrap();
+        // Same key, same partition, and the partition Kafka's partitioner picks.
+        for (r, p) in records.iter().zip(&pos) {
+            let key = r.key.as_ref().unwrap();
+            assert_eq!(p.partition, partitioner::partition_for_key(key, 3));
+        }
+        let mut total = 0;
+        for p in 0..3 {
+            let f = client.fetch("t", p, 0, 1 << 20).unwrap();
+            let offsets: Vec<i64> = f.records.iter().map(|r| r.offset).collect();
+            assert_eq!(offsets, (0..offsets.len() as i64).collect::<Vec<_>>());
+            assert_eq!(f.next_offset, offsets.len() as i64);
+            total += offsets.len();
+            // From the middle: nothing before the asked offset.
+            if offsets.len() > 2 {
+                let f = client.fetch("t", p, 2, 1 << 20).unwrap();
+                assert_eq!(f.records[0].offset, 2);
+            }
+        }
+        assert_eq!(total, 30);
+        assert!(matches!(
+            client.send(&[record("nope", None, "x")], &settings),
+            Err(ClientError::UnknownTopic(_))
+        ));
+
+        // Two members of one group split the partitions; offsets commit and survive.
+        let sub = Subscription::Topics(vec!["t".into()]);
+        let mut a = GroupConsumer::new(
+            client.clone(),
+            "g",
+            "a",
+            sub.clone(),
+            ConsumerSettings::default(),
+        );
+        let first = a.poll(Duration::from_millis(500)).unwrap();
+        assert_eq!(first.assigned.len(), 3);
+        let mut seen = first.records.len();
+        let client_b = client.clone();
+        let b_thread = std::thread::spawn(move || {
+            let mut b = GroupConsumer::new(
+                client_b,
+                "g",
+                "b",
+                sub,
+                ConsumerSettings {
+                    heartbeat_interval: Duration::from_millis(50),
+                    ..ConsumerSettings::default()
+                },
+            );
+            let mut got = b.poll(Duration::from_millis(200)).unwrap();
+            while got.assigned.is_empty() {
+                got = b.poll(Duration::from_millis(200)).unwrap();
+            }
+            let assigned = got.assigned.clone();
+            b.close();
+            assigned
+        });
+        // a keeps polling so that it rejoins when b joins.
+        let mut rejoined = None;
+        for _ in 0..100 {
+            let r = a.poll(Duration::from_millis(50)).unwrap();
+            seen += r.records.len();
+            if !r.revoked.is_empty() {
+                rejoined = Some(r.assigned);
+                break;
+            }
+        }
+        let b_assigned = b_thread.join().unwrap();
+        let a_assigned = rejoined.expect("a rejoined");
+        assert_eq!(
+            a_assigned.len() + b_assigned.len(),
+            3,
+            "{a_assigned:?} {b_assigned:?}"
+        );
+        // Nothing was committed, so after the rebalance a reads its partitions again.
+        assert!(seen >= 30, "{seen}");
+        let commit: BTreeMap<_, _> = a_assigned.iter().map(|tp| (tp.clone(), 1)).collect();
+        a.commit(&commit).unwrap();
+        assert_eq!(client.committed_offsets("g", &a_assigned).unwrap(), commit);
+        a.close();
+    })
+    .await
+    .unwrap();
+    running.stop().await.unwrap();
+}
