@@ -24,6 +24,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a standalone worker: the integrated broker, the plugins and the connectors of
+    /// the given JSON files, until SIGTERM or Ctrl-C.
+    Standalone {
+        /// The worker config (.properties, Kafka Connect's keys).
+        worker_config: PathBuf,
+        /// Connector configs (JSON), created at start unless they exist unchanged.
+        connector_configs: Vec<PathBuf>,
+    },
     /// Run the integrated broker on a data directory until SIGTERM or Ctrl-C.
     Broker(BrokerArgs),
     /// Manage topics on a data directory directly (the broker must not be running on it).
@@ -117,6 +125,10 @@ pub fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Standalone {
+            worker_config,
+            connector_configs,
+        } => crate::worker::standalone::run(&worker_config, &connector_configs),
         Command::Broker(args) => run_broker(&args),
         Command::Topics(args) => topics::run(args),
         Command::Plugin(args) => plugin::run(args),

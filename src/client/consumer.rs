@@ -24,6 +24,10 @@ use crate::broker::group::codes::{
 use crate::broker::group::{JoinGroupRequest, SyncGroupRequest};
 use crate::log::OffsetSpec;
 
+/// How often a member compares the subscribed topics with those it joined with (Kafka's
+/// consumer refreshes metadata for the same purpose).
+const LAYOUT_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// A topic and partition.
 pub type TopicPartition = (String, i32);
 
@@ -167,6 +171,10 @@ pub struct GroupConsumer {
     positions: BTreeMap<TopicPartition, i64>,
     paused: BTreeSet<TopicPartition>,
     appends: tokio::sync::watch::Receiver<u64>,
+    /// The subscribed topics and their partition counts when the group last formed; a
+    /// change (a topic created, partitions added, a new regex match) means rejoin.
+    layout: BTreeMap<String, i32>,
+    layout_checked: std::time::Instant,
     stop: CancellationToken,
     heartbeat: Option<CancellationToken>,
 }
@@ -193,6 +201,8 @@ impl GroupConsumer {
             positions: BTreeMap::new(),
             paused: BTreeSet::new(),
             appends,
+            layout: BTreeMap::new(),
+            layout_checked: std::time::Instant::now(),
             stop: CancellationToken::new(),
             heartbeat: None,
         }
@@ -241,6 +251,13 @@ impl GroupConsumer {
         let mut result = PollResult::default();
         if self.stop.is_cancelled() {
             return Ok(result);
+        }
+        if self.joined && self.layout_checked.elapsed() >= LAYOUT_CHECK_EVERY {
+            self.layout_checked = std::time::Instant::now();
+            if self.current_layout() != self.layout {
+                tracing::debug!(group = %self.group_id, "subscribed topics changed; rejoining");
+                self.rejoin.store(true, Ordering::Release);
+            }
         }
         if !self.joined || self.rejoin.load(Ordering::Acquire) {
             result.revoked = std::mem::take(&mut self.assignment);
@@ -304,8 +321,7 @@ impl GroupConsumer {
             };
             let room = self.settings.max_poll_records - out.len();
             let mut next = fetched.next_offset;
-            let mut taken = 0usize;
-            for r in fetched.records {
+            for (taken, r) in fetched.records.into_iter().enumerate() {
                 if taken == room {
                     next = r.offset;
                     break;
@@ -313,11 +329,19 @@ impl GroupConsumer {
                 bytes_left =
                     bytes_left.saturating_sub(r.value.as_ref().map_or(0, |v| v.len()) + 20);
                 out.push(r);
-                taken += 1;
             }
             self.positions.insert(tp, next);
         }
         Ok(())
+    }
+
+    /// The subscribed topics that exist, with their partition counts.
+    fn current_layout(&self) -> BTreeMap<String, i32> {
+        self.subscription
+            .resolve(&self.client)
+            .into_iter()
+            .filter_map(|t| self.client.partition_count(&t).map(|n| (t, n)))
+            .collect()
     }
 
     fn reset_offset(&self, tp: &TopicPartition) -> Result<i64, ClientError> {
@@ -337,6 +361,7 @@ impl GroupConsumer {
         }
         let groups = self.client.coordinator();
         loop {
+            self.layout = self.current_layout();
             let topics = self.subscription.resolve(&self.client);
             let member_id = lock(&self.member).member_id.clone();
             let req = JoinGroupRequest {

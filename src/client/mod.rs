@@ -319,7 +319,9 @@ impl Client {
 
     /// Produce records to their topics: each goes to its own partition, or where
     /// Kafka's default partitioner puts it (murmur2 of the key; keyless records stick
-    /// to one partition per call). Answers each record's position, in order.
+    /// to one partition per call). A missing topic is created with the broker's
+    /// defaults if the broker has `auto.create.topics.enable`. Answers each record's
+    /// position, in order.
     pub fn send(
         &self,
         records: &[ProducerRecord],
@@ -332,9 +334,15 @@ impl Client {
             let n = match counts.get(r.topic.as_str()) {
                 Some(n) => *n,
                 None => {
-                    let n = self
-                        .partition_count(&r.topic)
-                        .ok_or_else(|| ClientError::UnknownTopic(r.topic.clone()))?;
+                    let n = match self.partition_count(&r.topic) {
+                        Some(n) => n,
+                        // As a Kafka broker with auto.create.topics.enable does on a
+                        // produce to a missing topic: create it with the defaults.
+                        None if self.inner.broker.config.auto_create_topics => {
+                            self.ensure_topic(&r.topic, None, BTreeMap::new())?.0
+                        }
+                        None => return Err(ClientError::UnknownTopic(r.topic.clone())),
+                    };
                     counts.insert(&r.topic, n);
                     n
                 }
@@ -436,6 +444,19 @@ impl Client {
                 }));
         }
         Ok(fetched)
+    }
+
+    /// Make everything appended to `topic`/`partition` so far durable (fdatasync),
+    /// whatever the topic's flush policy.
+    pub fn flush(&self, topic: &str, partition: i32) -> Result<(), ClientError> {
+        let log = self.store().partition(topic, partition).ok_or_else(|| {
+            ClientError::UnknownPartition {
+                topic: topic.to_owned(),
+                partition,
+            }
+        })?;
+        log.flush()?;
+        Ok(())
     }
 
     /// The earliest or latest offset of a partition (`OffsetSpec::Earliest` /

@@ -63,8 +63,13 @@ async fn produce_partition_fetch_and_groups() {
             }
         }
         assert_eq!(total, 30);
+        // A missing topic is created as the broker's auto.create.topics.enable says.
+        client
+            .send(&[record("auto", None, "x")], &settings)
+            .unwrap();
+        assert_eq!(client.partition_count("auto"), Some(1));
         assert!(matches!(
-            client.send(&[record("nope", None, "x")], &settings),
+            client.send_to_partition("nope", 0, &[&record("nope", None, "x")], &settings),
             Err(ClientError::UnknownTopic(_))
         ));
 

@@ -6,9 +6,16 @@
 //! - [`registry`]: [`PluginLoader`] scans `plugin.path` into a [`PluginRegistry`] of
 //!   connectors by full name and alias, with a [`ScanIssue`] for every file it skipped,
 //!   every duplicate and every ambiguous alias.
+//! - [`watch`]: [`PluginWatcher`] keeps a [`SharedRegistry`] current while the worker runs:
+//!   a library copied onto `plugin.path` is loaded once complete, a replaced one as a new
+//!   version beside the old.
+//! - [`scaffold`]: `tributary plugin new`, a plugin crate that builds and runs as it is.
 //! - [`instance`]: [`Connector`], [`SourceTask`] and [`SinkTask`], the host's handles on a
 //!   plugin's instances; every failure becomes a [`PluginError`] naming the file and the
-//!   connector.
+//!   connector. Also the other direction, Kafka Connect's contexts: what a plugin may ask of
+//!   the worker goes to the [`ConnectorHost`], [`SourceTaskHost`] or [`SinkTaskHost`] given to
+//!   the handle's `start` ([`NoopHost`] and [`MemoryHost`] for code and tests that do not
+//!   need a real worker).
 //!
 //! What this module is not: it knows nothing of connector configs beyond string maps, of
 //! topics, converters or the worker's scheduling. It never depends on a connector crate.
@@ -18,6 +25,15 @@
 //! `tokio::task::spawn_blocking` or onto a dedicated thread; never call them on an async
 //! worker thread.
 //!
+//! **Host callbacks.** A plugin calls its host from any of its threads, including from inside
+//! a call the worker is making into it (a source task reads its offsets during `start`), on
+//! the worker's calling thread. So an implementation of the host traits must answer without
+//! waiting for the instance that calls it: no lock the worker holds around its calls into
+//! that instance, no waiting for the task's own thread; record the request and act on it
+//! elsewhere. It may fail ([`HostError`], retriable or not) or even panic: the plugin gets an
+//! error, never an unwinding. The handle keeps the host until the instance is freed; a
+//! plugin thread calling a context after that gets an error, never freed memory.
+//!
 //! **Unloading.** Libraries are never unloaded (`dlclose` with thread-local destructors or
 //! plugin threads still alive crashes). A library file that changes is copied and loaded
 //! again under its new content hash, side by side with the old one; instances keep the
@@ -26,15 +42,23 @@
 pub mod instance;
 pub mod library;
 pub mod registry;
+pub mod scaffold;
+pub mod watch;
 
 #[cfg(test)]
 mod tests;
 
 use std::path::PathBuf;
 
-pub use instance::{Connector, SinkTask, SourceTask};
+pub use instance::{
+    Connector, ConnectorHost, HostError, MemoryHost, MemoryHostState, NoopHost, SinkTask,
+    SinkTaskHost, SourceTask, SourceTaskHost,
+};
 pub use library::{ConnectorInfo, ConnectorType, PluginLibrary};
-pub use registry::{ConnectorPlugin, PluginLoader, PluginRegistry, ScanIssue};
+pub use registry::{
+    ConnectorPlugin, PluginLoader, PluginRegistry, ScanIssue, SharedRegistry, default_plugin_path,
+};
+pub use watch::{PluginWatcher, WatchError, WatchOptions};
 
 /// What went wrong loading a plugin or calling into one.
 #[derive(Debug, thiserror::Error)]

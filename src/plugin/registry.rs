@@ -3,7 +3,19 @@
 //! Each directory on the path is read in order; in it, every `*.so` file and every `*.so`
 //! file one directory down (a plugin may bring its own folder, as in Kafka Connect) is a
 //! candidate, in file-name order. Hidden files (`.name`) are skipped: that is where copies in
-//! progress live. Other files are ignored.
+//! progress live. Other files are ignored. A directory cargo builds into (it holds
+//! `.cargo-lock`, e.g. `target/debug`, the default plugin.path of a `tributary` run from the
+//! source tree) is read without its subdirectories: cargo's finished libraries are at its top,
+//! while `deps/` holds copies of them and proc-macro libraries, which are not plugins.
+//!
+//! An ELF file whose headers point past its end is refused before `dlopen` (mapping a
+//! truncated library can crash the process when the missing pages are touched): that is a
+//! copy still in progress, or a damaged file.
+//!
+//! [`SharedRegistry`] holds the current registry for readers (the worker, the REST layer)
+//! while the watcher (`super::watch`) replaces it: a snapshot swapped whole, with a
+//! generation counter to subscribe to. [`default_plugin_path`] is where plugins are looked
+//! for when `plugin.path` is not set.
 //!
 //! Names, as in Kafka Connect: each connector is registered by its full name, by its simple
 //! name (after the last `.`) and by its simple name without a `Connector` suffix, plus any
@@ -19,7 +31,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::library::{ConnectorInfo, ConnectorType, PluginLibrary, content_hash};
 use super::{Connector, PluginError, SinkTask, SourceTask};
@@ -141,6 +153,83 @@ impl fmt::Display for ScanIssue {
     }
 }
 
+impl ScanIssue {
+    /// A copy: the watcher rebuilds registries from the same issues (an I/O error keeps its
+    /// kind and message).
+    pub(crate) fn duplicate(&self) -> ScanIssue {
+        match self {
+            ScanIssue::Load(e) => ScanIssue::Load(copy_error(e)),
+            ScanIssue::DuplicateConnector {
+                name,
+                kept,
+                kept_version,
+                ignored,
+                ignored_version,
+            } => ScanIssue::DuplicateConnector {
+                name: name.clone(),
+                kept: kept.clone(),
+                kept_version: kept_version.clone(),
+                ignored: ignored.clone(),
+                ignored_version: ignored_version.clone(),
+            },
+            ScanIssue::AmbiguousAlias { alias, candidates } => ScanIssue::AmbiguousAlias {
+                alias: alias.clone(),
+                candidates: candidates.clone(),
+            },
+        }
+    }
+}
+
+/// A copy of a load error (the only kind a scan or the watcher keeps).
+fn copy_error(e: &PluginError) -> PluginError {
+    let io = |s: &std::io::Error| std::io::Error::new(s.kind(), s.to_string());
+    match e {
+        PluginError::ReadDir { dir, source } => PluginError::ReadDir {
+            dir: dir.clone(),
+            source: io(source),
+        },
+        PluginError::Cache {
+            file,
+            cache,
+            source,
+        } => PluginError::Cache {
+            file: file.clone(),
+            cache: cache.clone(),
+            source: io(source),
+        },
+        PluginError::NotLoadable { file, reason } => PluginError::NotLoadable {
+            file: file.clone(),
+            reason: reason.clone(),
+        },
+        PluginError::NotAPlugin { file, symbol } => PluginError::NotAPlugin {
+            file: file.clone(),
+            symbol,
+        },
+        PluginError::AbiMismatch {
+            file,
+            found,
+            expected,
+        } => PluginError::AbiMismatch {
+            file: file.clone(),
+            found: *found,
+            expected: *expected,
+        },
+        PluginError::Entry { file, message } => PluginError::Entry {
+            file: file.clone(),
+            message: message.clone(),
+        },
+        PluginError::BadDescriptor { file, reason } => PluginError::BadDescriptor {
+            file: file.clone(),
+            reason: reason.clone(),
+        },
+        // Errors of calls into instances never reach a scan; keep the text.
+        other => PluginError::BadDescriptor {
+            file: PathBuf::new(),
+            reason: other.to_string(),
+        },
+    }
+}
+
 /// Loads plugin libraries, once per content: a scan that meets a library it already loaded
 /// reuses it, and a changed file is loaded again as a new library beside the old one.
 #[derive(Debug)]
@@ -168,6 +257,14 @@ impl PluginLoader {
             file: file.to_path_buf(),
             reason: format!("cannot read it: {e}"),
         })?;
+        if let Some(reason) = elf_truncation(&bytes) {
+            return Err(PluginError::NotLoadable {
+                file: file.to_path_buf(),
+                reason: format!(
+                    "{reason}: the file is incomplete (a copy still in progress, or damaged)"
+                ),
+            });
+        }
         let hash = content_hash(&bytes);
         drop(bytes);
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
@@ -196,11 +293,135 @@ impl PluginLoader {
     }
 }
 
-fn is_library(path: &Path) -> bool {
-    let hidden = path
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-    !hidden && path.extension().is_some_and(|e| e == "so")
+/// Whether a file name starts with a dot (copies in progress, editors' files).
+pub(crate) fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+/// Whether a path names a plugin library by its name (`*.so`, not hidden).
+pub(crate) fn is_library(path: &Path) -> bool {
+    !is_hidden(path) && path.extension().is_some_and(|e| e == "so")
+}
+
+/// Whether cargo builds into `dir` (see the module docs): only its top level is scanned.
+pub(crate) fn is_cargo_output_dir(dir: &Path) -> bool {
+    dir.join(".cargo-lock").is_file()
+}
+
+/// Why an ELF file is incomplete, if it is: its header, program header table, a loadable
+/// segment or its section header table extends past the end of the file (a linker writes
+/// the section headers last, at the end, so any prefix of a library fails this). `None` for
+/// a complete file and for anything that is not ELF (left to the loader to refuse).
+pub(crate) fn elf_truncation(bytes: &[u8]) -> Option<String> {
+    if !bytes.starts_with(b"\x7fELF") {
+        return None;
+    }
+    let len = bytes.len() as u64;
+    let short = || Some(format!("it is shorter than an ELF header ({len} bytes)"));
+    let (Some(&class), Some(&data)) = (bytes.get(4), bytes.get(5)) else {
+        return short();
+    };
+    let little = match data {
+        1 => true,
+        2 => false,
+        _ => return None,
+    };
+    let read = |at: u64, size: usize| -> Option<u64> {
+        let at = usize::try_from(at).ok()?;
+        let raw = bytes.get(at..at.checked_add(size)?)?;
+        let mut v = 0u64;
+        for i in 0..size {
+            let b = if little { raw[size - 1 - i] } else { raw[i] };
+            v = (v << 8) | u64::from(b);
+        }
+        Some(v)
+    };
+    // Field offsets and widths of the 32- and 64-bit layouts.
+    struct Layout {
+        header: u64,
+        word: usize,
+        phoff: u64,
+        shoff: u64,
+        phentsize: u64,
+        ph_offset: u64,
+        ph_filesz: u64,
+    }
+    let l = match class {
+        1 => Layout {
+            header: 52,
+            word: 4,
+            phoff: 0x1c,
+            shoff: 0x20,
+            phentsize: 0x2a,
+            ph_offset: 4,
+            ph_filesz: 16,
+        },
+        2 => Layout {
+            header: 64,
+            word: 8,
+            phoff: 0x20,
+            shoff: 0x28,
+            phentsize: 0x36,
+            ph_offset: 8,
+            ph_filesz: 32,
+        },
+        _ => return None,
+    };
+    if len < l.header {
+        return short();
+    }
+    let past_end = |what: &str, start: u64, size: u64| -> Option<String> {
+        match start.checked_add(size) {
+            Some(end) if end <= len => None,
+            _ => Some(format!(
+                "its {what} ends at byte {} but the file has {len} bytes",
+                start.saturating_add(size)
+            )),
+        }
+    };
+    let field = |at: u64, size: usize| read(at, size).unwrap_or(0);
+    let phoff = field(l.phoff, l.word);
+    let shoff = field(l.shoff, l.word);
+    let phentsize = field(l.phentsize, 2);
+    let phnum = field(l.phentsize + 2, 2);
+    let shentsize = field(l.phentsize + 4, 2);
+    let shnum = field(l.phentsize + 6, 2);
+    // 0xffff: the real count is elsewhere (extended numbering); not checked.
+    if phoff != 0 && phnum != 0xffff {
+        if let Some(problem) = past_end(
+            "program header table",
+            phoff,
+            phnum.saturating_mul(phentsize),
+        ) {
+            return Some(problem);
+        }
+        for i in 0..phnum {
+            let at = phoff + i * phentsize;
+            const PT_LOAD: u64 = 1;
+            if field(at, 4) == PT_LOAD
+                && let Some(problem) = past_end(
+                    &format!("loadable segment {i}"),
+                    field(at + l.ph_offset, l.word),
+                    field(at + l.ph_filesz, l.word),
+                )
+            {
+                return Some(problem);
+            }
+        }
+    }
+    if shoff != 0 {
+        // A count of 0 with a table: the count is in the first entry; check that one.
+        let count = shnum.max(1);
+        if let Some(problem) = past_end(
+            "section header table",
+            shoff,
+            count.saturating_mul(shentsize),
+        ) {
+            return Some(problem);
+        }
+    }
+    None
 }
 
 /// Sorted directory entries, or an issue.
@@ -222,14 +443,12 @@ fn sorted_entries(dir: &Path, issues: &mut Vec<ScanIssue>) -> Vec<PathBuf> {
 }
 
 /// The library files of one `plugin.path` directory, in a deterministic order.
-fn candidates(dir: &Path, issues: &mut Vec<ScanIssue>) -> Vec<PathBuf> {
+pub(crate) fn candidates(dir: &Path, issues: &mut Vec<ScanIssue>) -> Vec<PathBuf> {
     let mut out = Vec::new();
+    let nested = !is_cargo_output_dir(dir);
     for entry in sorted_entries(dir, issues) {
         if entry.is_dir() {
-            let hidden = entry
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-            if !hidden {
+            if nested && !is_hidden(&entry) {
                 out.extend(
                     sorted_entries(&entry, issues)
                         .into_iter()
@@ -307,8 +526,21 @@ pub struct PluginRegistry {
 }
 
 impl PluginRegistry {
-    /// Settle names over the libraries found, in scan order.
-    fn build(found: Vec<(PathBuf, Arc<PluginLibrary>)>, mut issues: Vec<ScanIssue>) -> Self {
+    /// Settle names over the libraries found, in scan order, and log every issue.
+    fn build(found: Vec<(PathBuf, Arc<PluginLibrary>)>, issues: Vec<ScanIssue>) -> Self {
+        let registry = PluginRegistry::assemble(found, issues);
+        for issue in &registry.issues {
+            tracing::warn!(issue = %issue, "plugin scan");
+        }
+        registry
+    }
+
+    /// Settle names over the libraries found, in scan order (`(file, library)` pairs), adding
+    /// the issues of names to `issues`. Logs nothing: the watcher logs only what is new.
+    pub(crate) fn assemble(
+        found: Vec<(PathBuf, Arc<PluginLibrary>)>,
+        mut issues: Vec<ScanIssue>,
+    ) -> Self {
         let mut chosen: BTreeMap<String, (ConnectorInfo, PathBuf, Arc<PluginLibrary>)> =
             BTreeMap::new();
         for (file, lib) in found {
@@ -392,9 +624,6 @@ impl PluginRegistry {
             })
             .collect();
 
-        for issue in &issues {
-            tracing::warn!(issue = %issue, "plugin scan");
-        }
         PluginRegistry {
             connectors,
             aliases,
@@ -484,6 +713,100 @@ impl PluginRegistry {
     }
 }
 
+/// The registry shared by its readers (the worker creating connectors, the REST layer
+/// listing them) and its writer (the watcher, or whoever rescans): a snapshot replaced
+/// whole, so a reader never sees half an update and never waits for a library to load.
+///
+/// Cloning shares it. A lookup answers an `Arc<ConnectorPlugin>`: an instance created from
+/// it keeps its library whatever is published later.
+#[derive(Debug, Clone)]
+pub struct SharedRegistry {
+    inner: Arc<SharedInner>,
+}
+
+#[derive(Debug)]
+struct SharedInner {
+    /// Held only to clone or swap the `Arc`, never across a load or an `.await`.
+    current: RwLock<Arc<PluginRegistry>>,
+    /// Bumped by every publication after the first registry (generation 0).
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+impl SharedRegistry {
+    /// Share `registry` as generation 0.
+    pub fn new(registry: PluginRegistry) -> SharedRegistry {
+        SharedRegistry {
+            inner: Arc::new(SharedInner {
+                current: RwLock::new(Arc::new(registry)),
+                generation: tokio::sync::watch::Sender::new(0),
+            }),
+        }
+    }
+
+    /// The current registry. Cheap (an `Arc` clone); hold it as long as needed.
+    pub fn snapshot(&self) -> Arc<PluginRegistry> {
+        self.inner
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// [`PluginRegistry::lookup`] on the current registry.
+    pub fn lookup(&self, class: &str) -> Result<Arc<ConnectorPlugin>, PluginError> {
+        self.snapshot().lookup(class).cloned()
+    }
+
+    /// How many registries were published after the first.
+    pub fn generation(&self) -> u64 {
+        *self.inner.generation.borrow()
+    }
+
+    /// A receiver that sees the generation change with every publication (e.g. to refresh a
+    /// REST listing of connector plugins); read the registry itself with
+    /// [`SharedRegistry::snapshot`].
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.generation.subscribe()
+    }
+
+    /// Replace the registry; answers the new generation.
+    pub fn publish(&self, registry: PluginRegistry) -> u64 {
+        let registry = Arc::new(registry);
+        let old = {
+            let mut current = self
+                .inner
+                .current
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *current, registry)
+        };
+        // The old registry may be the last reference to nothing but `Arc`s: dropped outside
+        // the lock all the same.
+        drop(old);
+        let mut generation = 0;
+        self.inner.generation.send_modify(|g| {
+            *g += 1;
+            generation = *g;
+        });
+        generation
+    }
+}
+
+/// The plugin.path used when none is configured: the directory of the running `tributary`
+/// executable (symbolic links resolved). Cargo puts the workspace's connector libraries
+/// (`libtributary_connector_*.so`) next to the binary it builds, so a `tributary` run from a
+/// source tree finds the bundled connectors there.
+pub fn default_plugin_path() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+    exe.parent().map(Path::to_path_buf).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("the executable {} has no parent directory", exe.display()),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,5 +837,136 @@ mod tests {
         check("1.0.0-rc2", "1.0.0-rc1", Ordering::Greater);
         check("2.0.0+build5", "2.0.0", Ordering::Equal);
         check("0.1.0", "0.2.0", Ordering::Less);
+    }
+
+    #[test]
+    fn a_truncated_elf_file_is_recognised() {
+        // The test binary is a complete ELF file.
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(elf_truncation(&exe), None);
+        let mut longer = exe.clone();
+        longer.extend_from_slice(b"appended");
+        assert_eq!(elf_truncation(&longer), None);
+        for cut in [exe.len() - 1, exe.len() / 2, 4096, 63, 20, 5] {
+            let why = elf_truncation(&exe[..cut]);
+            assert!(why.is_some(), "a prefix of {cut} bytes passed");
+        }
+        // Not ELF at all: left to the loader.
+        assert_eq!(elf_truncation(b"garbage"), None);
+        assert_eq!(elf_truncation(b""), None);
+        // Headers pointing anywhere never panic.
+        let mut hostile = exe[..64].to_vec();
+        hostile[0x20..0x28].copy_from_slice(&u64::MAX.to_le_bytes());
+        hostile[0x28..0x30].copy_from_slice(&(u64::MAX - 3).to_le_bytes());
+        assert!(elf_truncation(&hostile).is_some());
+    }
+
+    #[test]
+    fn a_truncated_elf_file_is_refused_before_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let half = dir.path().join("libhalf.so");
+        std::fs::write(&half, &exe[..exe.len() / 2]).unwrap();
+        let err = PluginLoader::new(dir.path().join("cache"))
+            .load(&half)
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(&err, PluginError::NotLoadable { file, .. } if *file == half),
+            "{text}"
+        );
+        assert!(text.contains("incomplete"), "{text}");
+        assert!(!dir.path().join("cache").exists(), "nothing was copied");
+    }
+
+    #[test]
+    fn a_cargo_output_directory_is_scanned_without_its_subdirectories() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("debug");
+        std::fs::create_dir_all(root.join("deps")).unwrap();
+        std::fs::write(root.join("deps/libserde_derive-0123.so"), b"proc macro").unwrap();
+        std::fs::write(root.join("libbroken.so"), b"not a library").unwrap();
+        let loader = PluginLoader::new(dir.path().join("cache"));
+        let files = |reg: &PluginRegistry| -> Vec<PathBuf> {
+            reg.issues()
+                .iter()
+                .map(|i| match i {
+                    ScanIssue::Load(PluginError::NotLoadable { file, .. }) => file.clone(),
+                    other => panic!("unexpected issue: {other}"),
+                })
+                .collect()
+        };
+        let plain = loader.scan(std::slice::from_ref(&root));
+        assert_eq!(
+            files(&plain),
+            [
+                root.join("deps/libserde_derive-0123.so"),
+                root.join("libbroken.so")
+            ]
+        );
+        std::fs::write(root.join(".cargo-lock"), b"").unwrap();
+        let cargo = loader.scan(std::slice::from_ref(&root));
+        assert_eq!(files(&cargo), [root.join("libbroken.so")]);
+    }
+
+    #[test]
+    fn a_shared_registry_publishes_generations() {
+        let shared = SharedRegistry::new(PluginRegistry::default());
+        let mut rx = shared.subscribe();
+        assert_eq!(shared.generation(), 0);
+        let before = shared.snapshot();
+        assert!(matches!(
+            shared.lookup("x"),
+            Err(PluginError::UnknownConnector { .. })
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("x.so");
+        std::fs::write(&garbage, b"x").unwrap();
+        let issues = vec![ScanIssue::Load(PluginError::NotLoadable {
+            file: garbage,
+            reason: "not an ELF file".into(),
+        })];
+        assert_eq!(
+            shared.publish(PluginRegistry::assemble(Vec::new(), issues)),
+            1
+        );
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update(), 1);
+        assert_eq!(shared.snapshot().issues().len(), 1);
+        assert!(before.issues().is_empty(), "a snapshot does not change");
+        let copy = shared.snapshot().issues()[0].duplicate();
+        assert_eq!(copy.to_string(), shared.snapshot().issues()[0].to_string());
+    }
+
+    #[test]
+    fn the_default_plugin_path_is_the_executables_directory() {
+        let dir = default_plugin_path().unwrap();
+        let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(exe.parent(), Some(dir.as_path()));
+    }
+
+    /// `default-members` must list every member, or a plain `cargo build` leaves a connector
+    /// out of the default plugin.path.
+    #[test]
+    fn every_workspace_member_is_a_default_member() {
+        let manifest =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+                .unwrap();
+        let list = |key: &str| -> BTreeSet<String> {
+            let line = manifest
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{key} =")))
+                .unwrap_or_else(|| panic!("no single-line `{key} = [...]` in Cargo.toml"));
+            let (_, items) = line.split_once('[').expect("a list");
+            let (items, _) = items.split_once(']').expect("a one-line list");
+            items
+                .split(',')
+                .map(|i| i.trim().trim_matches('"').to_string())
+                .filter(|i| !i.is_empty())
+                .collect()
+        };
+        let members = list("members");
+        assert!(members.contains("connectors/noop"), "{members:?}");
+        assert_eq!(list("default-members"), members);
     }
 }

@@ -12,7 +12,9 @@ use std::sync::{Arc, OnceLock};
 
 use tributary_plugin_abi::ABI_VERSION;
 use tributary_plugin_abi::data::{Data, Value};
-use tributary_plugin_abi::record::{Offsets, RecordMetadata, SinkRecord, TopicPartition};
+use tributary_plugin_abi::record::{
+    OffsetMap, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
+};
 
 use super::*;
 
@@ -93,6 +95,11 @@ fn abi_mismatch_library() -> &'static Path {
         cargo_build(&[], &src.join("Cargo.toml"), &target);
         target.join("debug/libabi_mismatch_fixture.so")
     })
+}
+
+/// A host for tests that do not look at context calls.
+fn noop_host() -> Arc<NoopHost> {
+    Arc::new(NoopHost)
 }
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -193,14 +200,17 @@ fn a_real_plugin_runs_source_and_sink_tasks_through_the_boundary() {
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0].name, "noop.records.per.poll");
     let err = connector
-        .start(&map(&[("noop.record.bytes", "many")]))
+        .start(&map(&[("noop.record.bytes", "many")]), noop_host())
         .unwrap_err();
     assert!(
         matches!(&err, PluginError::Failed { call: "start", message, .. } if message.contains("noop.record.bytes")),
         "{err}"
     );
     connector
-        .start(&map(&[("noop.topic", "t"), ("noop.records.per.poll", "4")]))
+        .start(
+            &map(&[("noop.topic", "t"), ("noop.records.per.poll", "4")]),
+            noop_host(),
+        )
         .unwrap();
     let task_configs = connector.task_configs(2).unwrap();
     assert_eq!(task_configs.len(), 2);
@@ -208,7 +218,7 @@ fn a_real_plugin_runs_source_and_sink_tasks_through_the_boundary() {
 
     // A source task: batches come back through the boundary.
     let mut task = source.new_source_task().unwrap();
-    task.start(&task_configs[1]).unwrap();
+    task.start(&task_configs[1], noop_host()).unwrap();
     let first = task.poll().unwrap();
     let second = task.poll().unwrap();
     assert_eq!((first.len(), second.len()), (4, 4));
@@ -237,7 +247,7 @@ fn a_real_plugin_runs_source_and_sink_tasks_through_the_boundary() {
     assert_eq!(sink.name(), SINK);
     assert_eq!(sink.kind(), ConnectorType::Sink);
     let mut sink_task = sink.new_sink_task().unwrap();
-    sink_task.start(&map(&[])).unwrap();
+    sink_task.start(&map(&[]), noop_host()).unwrap();
     let tp = TopicPartition::new("t", 0);
     sink_task.open(std::slice::from_ref(&tp)).unwrap();
     let records: Vec<SinkRecord> = first
@@ -291,9 +301,11 @@ fn a_panic_fails_only_its_task() {
     let source = reg.lookup(SOURCE).unwrap().clone();
 
     let mut bad = source.new_source_task().unwrap();
-    bad.start(&map(&[("noop.panic.on", "poll")])).unwrap();
+    bad.start(&map(&[("noop.panic.on", "poll")]), noop_host())
+        .unwrap();
     let mut good = source.new_source_task().unwrap();
-    good.start(&map(&[("noop.records.per.poll", "2")])).unwrap();
+    good.start(&map(&[("noop.records.per.poll", "2")]), noop_host())
+        .unwrap();
 
     let err = bad.poll().unwrap_err();
     assert!(err.is_panic(), "{err}");
@@ -342,9 +354,11 @@ fn a_panic_fails_only_its_task() {
     // The same in a sink's put, and in a connector's start.
     let sink = reg.lookup(SINK).unwrap().clone();
     let mut bad_sink = sink.new_sink_task().unwrap();
-    bad_sink.start(&map(&[("noop.panic.on", "put")])).unwrap();
+    bad_sink
+        .start(&map(&[("noop.panic.on", "put")]), noop_host())
+        .unwrap();
     let mut good_sink = sink.new_sink_task().unwrap();
-    good_sink.start(&map(&[])).unwrap();
+    good_sink.start(&map(&[]), noop_host()).unwrap();
     let batch = vec![SinkRecord::new("t", 0, 0, Data::bytes(vec![1; 100]))];
     let err = bad_sink.put(&batch).unwrap_err();
     assert!(
@@ -354,13 +368,15 @@ fn a_panic_fails_only_its_task() {
     good_sink.put(&batch).unwrap();
     let mut connector = source.new_connector().unwrap();
     let err = connector
-        .start(&map(&[("noop.panic.on", "connector.start")]))
+        .start(&map(&[("noop.panic.on", "connector.start")]), noop_host())
         .unwrap_err();
     assert!(err.is_panic(), "{err}");
 
     // A retriable failure is not a panic: the task may be called again.
     let mut flaky = source.new_source_task().unwrap();
-    flaky.start(&map(&[("noop.fail.on", "poll")])).unwrap();
+    flaky
+        .start(&map(&[("noop.fail.on", "poll")]), noop_host())
+        .unwrap();
     for _ in 0..2 {
         let err = flaky.poll().unwrap_err();
         assert!(err.is_retriable() && !err.is_panic(), "{err}");
@@ -508,7 +524,8 @@ fn two_plugins_claiming_one_name_resolve_deterministically() {
     let source = reg.lookup("NoopSource").unwrap().clone();
     assert_ne!(source.library().loaded_from(), a);
     let mut task = source.new_source_task().unwrap();
-    task.start(&map(&[("noop.records.per.poll", "3")])).unwrap();
+    task.start(&map(&[("noop.records.per.poll", "3")]), noop_host())
+        .unwrap();
     assert_eq!(task.poll().unwrap().len(), 3);
 }
 
@@ -521,7 +538,7 @@ fn a_replaced_library_loads_beside_the_old_one() {
     let old = first.lookup(SOURCE).unwrap().clone();
     let mut old_task = old.new_source_task().unwrap();
     old_task
-        .start(&map(&[("noop.records.per.poll", "1")]))
+        .start(&map(&[("noop.records.per.poll", "1")]), noop_host())
         .unwrap();
 
     // Scanning unchanged files reuses what is loaded.
@@ -542,8 +559,283 @@ fn a_replaced_library_loads_beside_the_old_one() {
     // Running tasks keep theirs; new ones get the new library.
     let mut new_task = new.new_source_task().unwrap();
     new_task
-        .start(&map(&[("noop.records.per.poll", "2")]))
+        .start(&map(&[("noop.records.per.poll", "2")]), noop_host())
         .unwrap();
     assert_eq!(old_task.poll().unwrap().len(), 1);
     assert_eq!(new_task.poll().unwrap().len(), 2);
+}
+
+/// The no-op source's partition for task `task` and an offset to resume at `next`.
+fn task_partition(task: i32) -> OffsetMap {
+    [("task".to_string(), Value::Int32(task))].into()
+}
+
+fn seq(next: i64) -> OffsetMap {
+    [("seq".to_string(), Value::Int64(next))].into()
+}
+
+fn first_seq(records: &[SourceRecord]) -> u64 {
+    u64::from_le_bytes(value_bytes(&records[0].value)[..8].try_into().unwrap())
+}
+
+/// The no-op plugin loaded from a fresh plugin directory.
+fn noop_registry(fx: &Fixture) -> PluginRegistry {
+    fx.put("plugins", "libnoop.so", &noop_bytes());
+    let reg = fx.loader().scan(&[fx.dir("plugins")]);
+    assert!(reg.issues().is_empty(), "{}", reg.render());
+    reg
+}
+
+#[test]
+fn a_source_task_in_a_loaded_plugin_reads_its_offsets_from_the_host() {
+    let fx = Fixture::new();
+    let reg = noop_registry(&fx);
+    let source = reg.lookup(SOURCE).unwrap().clone();
+    let host = Arc::new(MemoryHost::new().with_source_offset(task_partition(1), seq(40)));
+
+    let mut task = source.new_source_task().unwrap();
+    task.start(
+        &map(&[("noop.task.id", "1"), ("noop.records.per.poll", "2")]),
+        host.clone(),
+    )
+    .unwrap();
+    assert_eq!(host.snapshot().offset_lookups, 1, "read once, in start");
+    let records = task.poll().unwrap();
+    assert_eq!(first_seq(&records), 40, "resumed at the committed offset");
+    assert_eq!(records[1].source_offset, seq(42));
+
+    // Nothing committed for its partition: from the beginning.
+    let mut fresh = source.new_source_task().unwrap();
+    fresh
+        .start(&map(&[("noop.task.id", "2")]), host.clone())
+        .unwrap();
+    assert_eq!(first_seq(&fresh.poll().unwrap()), 0);
+
+    // An offset the task cannot use is its error, naming what to do.
+    host.update(|s| {
+        s.set_source_offset(
+            task_partition(3),
+            [("seq".to_string(), Value::from("forty"))].into(),
+        )
+    });
+    let mut confused = source.new_source_task().unwrap();
+    let err = confused
+        .start(&map(&[("noop.task.id", "3")]), host.clone())
+        .unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Failed { call: "start", message, .. } if message.contains("delete the connector's offsets")),
+        "{err}"
+    );
+
+    // Freeing the tasks lets go of the host.
+    drop((task, fresh, confused));
+    assert_eq!(Arc::strong_count(&host), 1);
+}
+
+#[test]
+fn a_connector_in_a_loaded_plugin_requests_reconfiguration_from_its_own_thread() {
+    let fx = Fixture::new();
+    let reg = noop_registry(&fx);
+    let source = reg.lookup(SOURCE).unwrap().clone();
+    let host = Arc::new(MemoryHost::new());
+
+    let mut connector = source.new_connector().unwrap();
+    connector
+        .start(
+            &map(&[
+                ("noop.request.reconfiguration", "true"),
+                ("noop.raise.error", "the source vanished"),
+            ]),
+            host.clone(),
+        )
+        .unwrap();
+    // Stop waits for the connector's thread.
+    connector.stop().unwrap();
+    let state = host.snapshot();
+    assert_eq!(state.reconfiguration_requests, 1);
+    assert_eq!(state.raised_errors, ["the source vanished"]);
+
+    // Started again (after a pause) with another host: the connector's context, handed over
+    // once, now reaches the new one.
+    let second = Arc::new(MemoryHost::new());
+    connector
+        .start(
+            &map(&[("noop.request.reconfiguration", "true")]),
+            second.clone(),
+        )
+        .unwrap();
+    connector.stop().unwrap();
+    assert_eq!(second.snapshot().reconfiguration_requests, 1);
+    assert_eq!(host.snapshot().reconfiguration_requests, 1);
+    assert_eq!(Arc::strong_count(&host), 1, "the first host was let go");
+    drop(connector);
+    assert_eq!(Arc::strong_count(&second), 1, "freed with the instance");
+}
+
+#[test]
+fn a_sink_task_in_a_loaded_plugin_pauses_rewinds_and_requests_commits() {
+    let fx = Fixture::new();
+    let reg = noop_registry(&fx);
+    let sink = reg.lookup(SINK).unwrap().clone();
+    let (t0, t1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+    let host = Arc::new(MemoryHost::new().with_assignment([t0.clone(), t1.clone()]));
+
+    let mut task = sink.new_sink_task().unwrap();
+    task.start(
+        &map(&[
+            ("noop.pause.after.records", "3"),
+            ("noop.start.offset", "5"),
+        ]),
+        host.clone(),
+    )
+    .unwrap();
+    task.open(&[t0.clone(), t1.clone()]).unwrap();
+    assert_eq!(
+        host.snapshot().requested_offsets,
+        Offsets::from([(t0.clone(), 5), (t1.clone(), 5)])
+    );
+
+    let batch: Vec<SinkRecord> = (5..8)
+        .map(|o| SinkRecord::new("t", 0, o, Data::bytes(vec![0; 10])))
+        .collect();
+    task.put(&batch[..2]).unwrap();
+    assert!(host.snapshot().paused.is_empty());
+    task.put(&batch[2..]).unwrap();
+    let state = host.snapshot();
+    assert_eq!(state.paused, [t0.clone(), t1.clone()].into());
+    assert_eq!(state.commit_requests, 1);
+
+    assert_eq!(
+        task.pre_commit(&Offsets::from([(t0.clone(), 8)])).unwrap(),
+        Offsets::from([(t0.clone(), 8)])
+    );
+    assert!(host.snapshot().paused.is_empty(), "resumed at the commit");
+
+    // A refusal by the host (resuming a partition no longer assigned) is the task's error.
+    task.put(&batch).unwrap();
+    host.update(|s| {
+        s.assignment.remove(&t1);
+    });
+    let err = task.pre_commit(&Offsets::new()).unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Failed { call: "pre_commit", retriable: false, message, .. }
+            if message.contains("cannot resume t-1: it is not assigned to this task")),
+        "{err}"
+    );
+}
+
+/// A host whose every answer is an error, or a panic.
+struct BrokenHost {
+    panic: bool,
+}
+
+impl BrokenHost {
+    fn fail<T>(&self, what: &str) -> Result<T, HostError> {
+        if self.panic {
+            panic!("the worker's {what} exploded");
+        }
+        Err(HostError::retriable(format!(
+            "{what} is not ready; try again"
+        )))
+    }
+}
+
+impl ConnectorHost for BrokenHost {
+    fn request_task_reconfiguration(&self) -> Result<(), HostError> {
+        self.fail("herder")
+    }
+    fn raise_error(&self, _message: &str) -> Result<(), HostError> {
+        self.fail("status store")
+    }
+}
+
+impl SourceTaskHost for BrokenHost {
+    fn offsets(&self, _partitions: &[OffsetMap]) -> Result<Vec<Option<OffsetMap>>, HostError> {
+        self.fail("offset store")
+    }
+}
+
+impl SinkTaskHost for BrokenHost {
+    fn pause(&self, _partitions: &[TopicPartition]) -> Result<(), HostError> {
+        self.fail("consumer")
+    }
+    fn resume(&self, _partitions: &[TopicPartition]) -> Result<(), HostError> {
+        self.fail("consumer")
+    }
+    fn offset(&self, _offsets: &Offsets) -> Result<(), HostError> {
+        self.fail("consumer")
+    }
+    fn request_commit(&self) -> Result<(), HostError> {
+        self.fail("committer")
+    }
+    fn assignment(&self) -> Result<Vec<TopicPartition>, HostError> {
+        self.fail("consumer")
+    }
+}
+
+#[test]
+fn a_failing_or_panicking_host_callback_is_an_error_not_a_crash() {
+    let fx = Fixture::new();
+    let reg = noop_registry(&fx);
+    let source = reg.lookup(SOURCE).unwrap().clone();
+    let sink = reg.lookup(SINK).unwrap().clone();
+
+    // A retriable refusal reaches the worker as a retriable failure of the call...
+    let mut task = source.new_source_task().unwrap();
+    let err = task
+        .start(&map(&[]), Arc::new(BrokenHost { panic: false }))
+        .unwrap_err();
+    assert!(err.is_retriable() && !err.is_panic(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("could not read the committed source offsets (it may succeed later): offset store is not ready; try again"),
+        "{err}"
+    );
+    // ...and the call may be made again, with a host that works now.
+    task.start(&map(&[]), Arc::new(MemoryHost::new())).unwrap();
+    assert_eq!(first_seq(&task.poll().unwrap()), 0);
+
+    // A panic in the host is caught on the host's side: the plugin sees an error, returns
+    // it, and stays usable (not poisoned).
+    let mut task = source.new_source_task().unwrap();
+    let err = task
+        .start(&map(&[]), Arc::new(BrokenHost { panic: true }))
+        .unwrap_err();
+    assert!(!err.is_panic() && !err.is_retriable(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("the worker panicked trying to read the committed source offsets: the worker's offset store exploded"),
+        "{text}"
+    );
+    task.start(&map(&[]), noop_host()).unwrap();
+
+    // The same from a connector's own thread: reported when the connector stops.
+    let mut connector = source.new_connector().unwrap();
+    connector
+        .start(
+            &map(&[("noop.request.reconfiguration", "true")]),
+            Arc::new(BrokenHost { panic: true }),
+        )
+        .unwrap();
+    let err = connector.stop().unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Failed { call: "stop", message, .. } if message.contains("the worker's herder exploded")),
+        "{err}"
+    );
+
+    // And in a sink task's put.
+    let mut sink_task = sink.new_sink_task().unwrap();
+    sink_task
+        .start(
+            &map(&[("noop.pause.after.records", "1")]),
+            Arc::new(BrokenHost { panic: true }),
+        )
+        .unwrap();
+    let batch = vec![SinkRecord::new("t", 0, 0, Data::bytes(vec![1; 10]))];
+    let err = sink_task.put(&batch).unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Failed { call: "put", message, .. } if message.contains("the worker's consumer exploded")),
+        "{err}"
+    );
+    sink_task.stop().unwrap();
 }

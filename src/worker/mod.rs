@@ -1,10 +1,75 @@
-//! The worker: connectors and tasks, converters, transforms, offsets and status, on top
-//! of a client of the broker (embedded or remote).
+//! The worker: connectors and tasks, converters, offsets and status, on top of a client
+//! of the broker.
 //!
-//! - [`convert`]: converters between the Kafka Connect data model and bytes
-//!   (`JsonConverter`, `StringConverter`, `ByteArrayConverter`, header converters).
+//! - [`config`]: the worker config (Kafka Connect's keys, `broker.*` for the integrated
+//!   broker).
+//! - [`connector_config`]: a connector's JSON config and the keys the worker reads from
+//!   it (`connector.class`, `tasks.max`, `topics`, converters, `errors.*`).
+//! - [`store`]: the three internal compacted topics, the only store of state.
+//! - [`convert`]: converters between the Kafka Connect data model and bytes.
+//! - [`task`]: the source and sink task loops, each on its own thread, supervised with
+//!   automatic restarts.
+//! - [`herder`]: [`Herder`], which turns connector configs into running connectors and
+//!   tasks and answers for their state (create, reconfigure, pause, resume, stop,
+//!   restart, delete).
+//! - [`hosts`]: the worker's side of the plugin contexts (offset reader, reconfiguration
+//!   requests, sink pause/resume/rewind).
+//! - [`providers`]: `${provider:path:key}` placeholders resolved at start.
+//! - [`standalone`]: `tributary standalone`, one process with the integrated broker.
 //!
 //! What this module must not know: how the log stores bytes or how the Kafka protocol
-//! frames them; it talks to topics only through the client layer.
+//! frames them; it reaches topics only through [`crate::client`].
 
+pub mod config;
+pub mod connector_config;
 pub mod convert;
+pub mod herder;
+pub mod hosts;
+pub mod providers;
+pub mod standalone;
+pub mod store;
+pub mod task;
+
+pub use config::{Cluster, WorkerConfig};
+pub use herder::Herder;
+
+/// What went wrong in the worker.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("invalid worker config {key}={value:?}: {reason}")]
+    Config {
+        key: String,
+        value: String,
+        reason: String,
+    },
+    #[error("connector {connector}: invalid config {key}: {reason}")]
+    ConnectorConfig {
+        connector: String,
+        key: String,
+        reason: String,
+    },
+    #[error("connector {0} not found; `GET /connectors` lists the connectors")]
+    UnknownConnector(String),
+    #[error("connector {0} already exists; update its config with PUT /connectors/{0}/config")]
+    ConnectorExists(String),
+    #[error("task {1} of connector {0} not found")]
+    UnknownTask(String, usize),
+    #[error("internal topic {topic}: {reason}")]
+    InternalTopic { topic: String, reason: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "remote Kafka clusters (bootstrap.servers={0}) are not supported yet; remove bootstrap.servers to use the integrated broker"
+    )]
+    RemoteUnsupported(String),
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::PluginError),
+    #[error(transparent)]
+    Broker(#[from] crate::broker::BrokerError),
+}

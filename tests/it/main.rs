@@ -17,4 +17,5 @@ mod crash;
 mod hostile;
 mod log_model;
 mod recovery;
+mod standalone;
 mod support;

@@ -10,6 +10,10 @@ pub const RECORD_BYTES: &str = "noop.record.bytes";
 pub const MAX_RECORDS: &str = "noop.max.records";
 pub const PANIC_ON: &str = "noop.panic.on";
 pub const FAIL_ON: &str = "noop.fail.on";
+pub const REQUEST_RECONFIGURATION: &str = "noop.request.reconfiguration";
+pub const RAISE_ERROR: &str = "noop.raise.error";
+pub const PAUSE_AFTER_RECORDS: &str = "noop.pause.after.records";
+pub const START_OFFSET: &str = "noop.start.offset";
 /// Set by the connector in each task config: the task's number.
 pub const TASK_ID: &str = "noop.task.id";
 
@@ -43,9 +47,28 @@ fn fault_keys(def: ConfigDef) -> ConfigDef {
     )
 }
 
+/// Keys that make the connector talk to the worker through its context, from a thread of
+/// its own (tests the worker's side of the connector context).
+fn connector_context_keys(def: ConfigDef) -> ConfigDef {
+    def.define(
+        ConfigKey::boolean(REQUEST_RECONFIGURATION)
+            .default("false")
+            .importance(Importance::Low)
+            .group("Context")
+            .doc("Once started, request a task reconfiguration from a thread of the connector's own."),
+    )
+    .define(
+        ConfigKey::string(RAISE_ERROR)
+            .default("")
+            .importance(Importance::Low)
+            .group("Context")
+            .doc("Once started, raise this error (if not empty) from a thread of the connector's own."),
+    )
+}
+
 /// The source connector's definition.
 pub fn source_config_def() -> ConfigDef {
-    fault_keys(
+    fault_keys(connector_context_keys(
         ConfigDef::new()
             .define(
                 ConfigKey::string(TOPIC)
@@ -78,12 +101,47 @@ pub fn source_config_def() -> ConfigDef {
                     .group("Records")
                     .doc("Records each task emits before its polls come back empty; -1 for no limit."),
             ),
-    )
+    ))
 }
 
 /// The sink connector's definition.
 pub fn sink_config_def() -> ConfigDef {
-    fault_keys(ConfigDef::new())
+    fault_keys(connector_context_keys(
+        ConfigDef::new()
+            .define(
+                ConfigKey::long(PAUSE_AFTER_RECORDS)
+                    .default("-1")
+                    .importance(Importance::Low)
+                    .group("Context")
+                    .doc("After counting this many records since the last pre-commit, pause every assigned partition and request a commit; the pre-commit resumes them. -1 never pauses."),
+            )
+            .define(
+                ConfigKey::long(START_OFFSET)
+                    .default("-1")
+                    .importance(Importance::Low)
+                    .group("Context")
+                    .doc("Ask the worker to consume each opened partition from this offset; -1 keeps the committed position."),
+            ),
+    ))
+}
+
+/// What a connector does with its context once started.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectorCalls {
+    /// Request a task reconfiguration.
+    pub request_reconfiguration: bool,
+    /// Empty: raise nothing.
+    pub raise_error: String,
+}
+
+impl ConnectorCalls {
+    /// The calls a connector's parsed config asks for.
+    pub fn parse(c: &tributary_plugin_sdk::Config) -> ConnectorCalls {
+        ConnectorCalls {
+            request_reconfiguration: c.boolean(REQUEST_RECONFIGURATION).unwrap_or(false),
+            raise_error: c.string(RAISE_ERROR).unwrap_or("").to_owned(),
+        }
+    }
 }
 
 /// The fault injection settings, shared by both connectors.
@@ -141,15 +199,25 @@ impl NoopSourceConfig {
 }
 
 /// A sink task's typed config.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NoopSinkConfig {
     pub faults: Faults,
+    /// Pause after this many records since the last pre-commit.
+    pub pause_after_records: Option<u64>,
+    /// Consume opened partitions from this offset.
+    pub start_offset: Option<i64>,
 }
 
 impl NoopSinkConfig {
     pub fn parse(raw: &RawConfig) -> Result<NoopSinkConfig> {
         let c = sink_config_def().parse(raw)?;
-        Ok(NoopSinkConfig { faults: faults(&c) })
+        Ok(NoopSinkConfig {
+            faults: faults(&c),
+            pause_after_records: c
+                .long(PAUSE_AFTER_RECORDS)
+                .and_then(|n| u64::try_from(n).ok()),
+            start_offset: c.long(START_OFFSET).filter(|n| *n >= 0),
+        })
     }
 }
 

@@ -9,8 +9,15 @@
 //! They exist to test the plugin boundary and to measure it: with nothing else to do, the
 //! cost of a record is the cost of crossing. `noop.panic.on` and `noop.fail.on` make a
 //! chosen call panic or fail (retriably), to test how the worker isolates a faulty plugin.
+//!
+//! They also exercise the worker's side of the contexts: a source task resumes from the
+//! committed offset of its partition; `noop.request.reconfiguration` and `noop.raise.error`
+//! make a connector call its context from a thread of its own; `noop.pause.after.records`
+//! and `noop.start.offset` make a sink task pause, resume, request commits and move its
+//! consumer position.
 
 pub mod config;
+pub mod context;
 pub mod sink;
 pub mod source;
 
@@ -25,8 +32,26 @@ tributary_plugin_sdk::export_plugin! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tributary_plugin_sdk::testing::{HarnessError, SinkHarness, SourceHarness, config};
-    use tributary_plugin_sdk::{Data, Offsets, SinkRecord, TopicPartition, Value};
+    use std::time::{Duration, Instant};
+    use tributary_plugin_sdk::testing::{
+        HarnessError, HostFault, SinkHarness, SourceHarness, config,
+    };
+    use tributary_plugin_sdk::{Data, OffsetMap, Offsets, SinkRecord, TopicPartition, Value};
+
+    fn task_partition(task: i32) -> OffsetMap {
+        [("task".to_owned(), Value::Int32(task))].into()
+    }
+
+    fn seq(next: i64) -> OffsetMap {
+        [("seq".to_owned(), Value::Int64(next))].into()
+    }
+
+    fn first_seq(records: &[tributary_plugin_sdk::SourceRecord]) -> u64 {
+        let Value::Bytes(b) = &records[0].value.value else {
+            panic!("{records:?}")
+        };
+        u64::from_le_bytes(b[..8].try_into().unwrap())
+    }
 
     #[test]
     fn source_tasks_emit_numbered_records_with_offsets() {
@@ -113,5 +138,104 @@ mod tests {
                 message: "noop: failure requested in put (noop.fail.on=put)".into()
             }
         );
+    }
+
+    #[test]
+    fn source_tasks_resume_from_their_committed_offsets() {
+        let mut h = SourceHarness::<NoopSource>::start_with_offsets(
+            config(&[("noop.records.per.poll", "2")]),
+            2,
+            [(task_partition(1), seq(40))],
+        )
+        .unwrap();
+        assert_eq!(
+            first_seq(&h.poll(0).unwrap()),
+            0,
+            "nothing committed for task 0"
+        );
+        let records = h.poll(1).unwrap();
+        assert_eq!(first_seq(&records), 40);
+        assert_eq!(records[1].source_offset, seq(42));
+        h.commit(1).unwrap();
+        assert_eq!(h.committed_offset(&task_partition(1)), Some(seq(42)));
+        h.restart_task(1).unwrap();
+        assert_eq!(first_seq(&h.poll(1).unwrap()), 42);
+
+        let bad = [("seq".to_owned(), Value::from("forty"))].into();
+        let err = SourceHarness::<NoopSource>::start_with_offsets(
+            config(&[]),
+            1,
+            [(task_partition(0), bad)],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("delete the connector's offsets"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn connectors_call_their_context_from_their_own_thread() {
+        let h = SourceHarness::<NoopSource>::start(
+            config(&[
+                ("noop.request.reconfiguration", "true"),
+                ("noop.raise.error", "the source vanished"),
+            ]),
+            1,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while h.raised_errors().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "the connector's thread never called"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(h.reconfiguration_requests(), 1);
+        assert_eq!(h.raised_errors(), ["the source vanished"]);
+        h.stop().unwrap();
+    }
+
+    #[test]
+    fn sink_tasks_rewind_pause_and_resume_through_their_context() {
+        let mut h = SinkHarness::<NoopSink>::start(
+            config(&[
+                ("noop.pause.after.records", "3"),
+                ("noop.start.offset", "5"),
+            ]),
+            1,
+        )
+        .unwrap();
+        let (t0, t1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        h.open(0, &[t0.clone(), t1.clone()]).unwrap();
+        assert_eq!(
+            h.requests(0).offsets,
+            Offsets::from([(t0.clone(), 5), (t1.clone(), 5)])
+        );
+        let batch = |from: i64, n: i64| {
+            (from..from + n)
+                .map(|o| SinkRecord::new("t", 0, o, Data::bytes(vec![0; 10])))
+                .collect::<Vec<_>>()
+        };
+        h.put(0, batch(5, 2)).unwrap();
+        assert!(h.requests(0).paused.is_empty());
+        h.put(0, batch(7, 1)).unwrap();
+        let r = h.requests(0);
+        assert_eq!(r.paused, [t0.clone(), t1.clone()].into());
+        assert_eq!(r.commit_requests, 1);
+        let committable = h.pre_commit(0, Offsets::from([(t0.clone(), 8)])).unwrap();
+        assert_eq!(committable, Offsets::from([(t0.clone(), 8)]));
+        assert!(h.requests(0).paused.is_empty(), "resumed at the commit");
+
+        // A worker that refuses is the task's error, not a crash.
+        h.set_host_fault(Some(HostFault::Retriable("rebalancing".into())));
+        let err = h.put(0, batch(8, 3)).unwrap_err();
+        assert!(
+            matches!(&err, HarnessError::Failed { retriable: true, message } if message.contains("rebalancing")),
+            "{err:?}"
+        );
+        h.set_host_fault(None);
+        h.stop().unwrap();
     }
 }

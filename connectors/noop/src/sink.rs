@@ -1,16 +1,20 @@
 //! `NoopSink`: counts records and answers how far it got.
 
 use tributary_plugin_sdk::{
-    Config, ConfigDef, Offsets, RawConfig, Result, SinkConnector, SinkRecord, SinkTask, Value,
+    Config, ConfigDef, ConnectError, ConnectorContext, Offsets, RawConfig, Result, SinkConnector,
+    SinkRecord, SinkTask, SinkTaskContext, TopicPartition, Value,
 };
 
-use crate::config::{self, Faults, NoopSinkConfig};
+use crate::config::{self, ConnectorCalls, Faults, NoopSinkConfig};
+use crate::context::Watcher;
 
 /// Counts the records it is given; writes nothing.
 #[derive(Debug, Default)]
 pub struct NoopSink {
     originals: RawConfig,
     faults: Faults,
+    context: Option<ConnectorContext>,
+    watcher: Watcher,
 }
 
 impl SinkConnector for NoopSink {
@@ -21,10 +25,16 @@ impl SinkConnector for NoopSink {
         config::sink_config_def()
     }
 
+    fn initialize(&mut self, context: ConnectorContext) {
+        self.context = Some(context);
+    }
+
     fn start(&mut self, config: Config) -> Result<()> {
         self.originals = config.originals().clone();
         self.faults = NoopSinkConfig::parse(&self.originals)?.faults;
-        self.faults.at("connector.start")
+        self.faults.at("connector.start")?;
+        self.watcher = Watcher::start(self.context.as_ref(), &ConnectorCalls::parse(&config))?;
+        Ok(())
     }
 
     fn task_configs(&mut self, max_tasks: usize) -> Result<Vec<RawConfig>> {
@@ -32,29 +42,59 @@ impl SinkConnector for NoopSink {
     }
 
     fn stop(&mut self) -> Result<()> {
-        Ok(())
+        self.watcher.stop()
     }
 }
 
-/// One sink task: counters and the position per partition.
+/// One sink task: counters and the position per partition. With
+/// `noop.pause.after.records` it pauses its partitions when that many records arrived since
+/// the last pre-commit (back-pressure, as a buffering sink does) and requests a commit; with
+/// `noop.start.offset` it rewinds (or skips) each partition it is given.
 #[derive(Debug, Default)]
 pub struct NoopSinkTask {
-    faults: Faults,
+    context: Option<SinkTaskContext>,
+    config: NoopSinkConfig,
     /// Records and value bytes counted.
     pub records: u64,
     pub bytes: u64,
+    /// Records counted since the last pre-commit.
+    since_commit: u64,
+    /// The partitions this task paused and will resume at the next pre-commit.
+    paused: Vec<TopicPartition>,
     /// The offset after the last record counted, per partition.
     seen: Offsets,
 }
 
+impl NoopSinkTask {
+    fn context(&self) -> Result<&SinkTaskContext> {
+        self.context.as_ref().ok_or_else(|| {
+            ConnectError::new(
+                "noop: the worker gave the task no context (initialize was not called)",
+            )
+        })
+    }
+}
+
 impl SinkTask for NoopSinkTask {
+    fn initialize(&mut self, context: SinkTaskContext) {
+        self.context = Some(context);
+    }
+
     fn start(&mut self, raw: RawConfig) -> Result<()> {
-        self.faults = NoopSinkConfig::parse(&raw)?.faults;
-        self.faults.at("start")
+        self.config = NoopSinkConfig::parse(&raw)?;
+        self.config.faults.at("start")
+    }
+
+    fn open(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        if let Some(offset) = self.config.start_offset {
+            let offsets: Offsets = partitions.iter().map(|tp| (tp.clone(), offset)).collect();
+            self.context()?.offsets(&offsets)?;
+        }
+        Ok(())
     }
 
     fn put(&mut self, records: Vec<SinkRecord>) -> Result<()> {
-        self.faults.at("put")?;
+        self.config.faults.at("put")?;
         for r in &records {
             self.records += 1;
             if let Value::Bytes(b) = &r.value.value {
@@ -63,19 +103,42 @@ impl SinkTask for NoopSinkTask {
             let next = self.seen.entry(r.topic_partition()).or_insert(0);
             *next = (*next).max(r.offset + 1);
         }
+        self.since_commit += records.len() as u64;
+        if let Some(limit) = self.config.pause_after_records
+            && self.paused.is_empty()
+            && self.since_commit >= limit
+        {
+            let context = self.context()?;
+            let assigned = context.assignment()?;
+            context.pause(&assigned)?;
+            context.request_commit()?;
+            self.paused = assigned;
+        }
         Ok(())
     }
 
-    /// The offsets after what was counted, capped by what the worker offers.
+    /// The offsets after what was counted, capped by what the worker offers; resumes what
+    /// was paused.
     fn pre_commit(&mut self, offsets: Offsets) -> Result<Offsets> {
-        self.faults.at("pre_commit")?;
+        self.config.faults.at("pre_commit")?;
+        if !self.paused.is_empty() {
+            self.context()?.resume(&self.paused)?;
+            self.paused.clear();
+        }
+        self.since_commit = 0;
         Ok(offsets
             .into_iter()
             .filter_map(|(tp, offered)| self.seen.get(&tp).map(|seen| (tp, offered.min(*seen))))
             .collect())
     }
 
+    /// Forget revoked partitions (they can no longer be resumed).
+    fn close(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.paused.retain(|tp| !partitions.contains(tp));
+        Ok(())
+    }
+
     fn stop(&mut self) -> Result<()> {
-        self.faults.at("stop")
+        self.config.faults.at("stop")
     }
 }

@@ -1,17 +1,20 @@
 //! `NoopSource`: synthetic records, as cheap to make as possible.
 
 use tributary_plugin_sdk::{
-    Config, ConfigDef, Data, OffsetMap, RawConfig, Result, SourceConnector, SourceRecord,
-    SourceTask, Value,
+    Config, ConfigDef, ConnectError, ConnectorContext, Data, OffsetMap, RawConfig, Result,
+    SourceConnector, SourceRecord, SourceTask, SourceTaskContext, Value,
 };
 
-use crate::config::{self, Faults, NoopSourceConfig};
+use crate::config::{self, ConnectorCalls, Faults, NoopSourceConfig};
+use crate::context::Watcher;
 
 /// Emits `noop.records.per.poll` records of `noop.record.bytes` bytes per poll.
 #[derive(Debug, Default)]
 pub struct NoopSource {
     originals: RawConfig,
     faults: Faults,
+    context: Option<ConnectorContext>,
+    watcher: Watcher,
 }
 
 impl SourceConnector for NoopSource {
@@ -22,10 +25,16 @@ impl SourceConnector for NoopSource {
         config::source_config_def()
     }
 
+    fn initialize(&mut self, context: ConnectorContext) {
+        self.context = Some(context);
+    }
+
     fn start(&mut self, config: Config) -> Result<()> {
         self.originals = config.originals().clone();
         self.faults = NoopSourceConfig::parse(&self.originals)?.faults;
-        self.faults.at("connector.start")
+        self.faults.at("connector.start")?;
+        self.watcher = Watcher::start(self.context.as_ref(), &ConnectorCalls::parse(&config))?;
+        Ok(())
     }
 
     fn task_configs(&mut self, max_tasks: usize) -> Result<Vec<RawConfig>> {
@@ -33,13 +42,15 @@ impl SourceConnector for NoopSource {
     }
 
     fn stop(&mut self) -> Result<()> {
-        Ok(())
+        self.watcher.stop()
     }
 }
 
-/// One source task: a sequence number is its whole state.
+/// One source task: a sequence number is its whole state, resumed from the committed
+/// source offset of its partition (`{"task": N}` → `{"seq": next}`).
 #[derive(Debug, Default)]
 pub struct NoopSourceTask {
+    context: Option<SourceTaskContext>,
     config: Option<NoopSourceConfig>,
     /// The next record's sequence number (the source offset).
     next: u64,
@@ -56,10 +67,28 @@ impl NoopSourceTask {
 }
 
 impl SourceTask for NoopSourceTask {
+    fn initialize(&mut self, context: SourceTaskContext) {
+        self.context = Some(context);
+    }
+
     fn start(&mut self, raw: RawConfig) -> Result<()> {
         let c = NoopSourceConfig::parse(&raw)?;
         c.faults.at("start")?;
         self.partition = [("task".to_owned(), Value::Int32(c.task_id))].into();
+        if let Some(context) = &self.context
+            && let Some(offset) = context.offset(&self.partition)?
+        {
+            self.next = match offset.get("seq") {
+                Some(Value::Int64(next)) if *next >= 0 => *next as u64,
+                _ => {
+                    return Err(ConnectError::new(format!(
+                        "noop: the committed offset {offset:?} of source partition task={} has no \
+                         non-negative int64 \"seq\"; delete the connector's offsets to start over",
+                        c.task_id
+                    )));
+                }
+            };
+        }
         self.config = Some(c);
         Ok(())
     }

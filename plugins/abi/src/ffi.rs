@@ -25,12 +25,36 @@
 //! One handle is used by one thread at a time; different handles may be used concurrently.
 //! Calls may block (a poll waiting for data, a flush waiting for a remote system): the host
 //! makes them from a blocking thread, never from an async worker.
+//!
+//! # Host callbacks
+//!
+//! The other direction: Kafka Connect's contexts (`ConnectorContext`, `SourceTaskContext`,
+//! `SinkTaskContext`). Before the first `*_start` of an instance the host calls its
+//! `*_initialize` once with a host reference ([`ConnectorHostRef`], [`SourceTaskHostRef`],
+//! [`SinkTaskHostRef`]): an opaque `ctx` pointer and a table of host functions.
+//!
+//! - Ownership: the `*_initialize` call hands the plugin one reference to `ctx`, whatever the
+//!   call's outcome. The plugin calls the table's `release(ctx)` exactly once when it no
+//!   longer needs it; until then `ctx` and the table stay valid. Once the instance is freed
+//!   the host detaches the reference from the instance: later callbacks fail with a message
+//!   instead of reaching a connector or task that no longer exists.
+//! - Memory, as above but mirrored: the plugin lends its inputs as [`Buf`]s for the callback
+//!   and passes its own [`Writer`]s for the answer and the error message; the host copies
+//!   into them and frees nothing of the plugin's.
+//! - Threads: callbacks may be made from any plugin thread, concurrently, and from inside a
+//!   host→plugin call on the same thread (a task's `start` reading its offsets). The host's
+//!   implementation therefore never waits for the instance that calls it (it holds no lock
+//!   around its calls into that instance that a callback would need).
+//! - Failures: every callback answers a [`Status`] with the same meanings as plugin calls
+//!   ([`Status::INVALID_INPUT`] when the plugin's bytes do not decode). The host catches
+//!   panics in its implementation and answers [`Status::PANICKED`]; nothing unwinds into the
+//!   plugin.
 
 use std::ffi::c_void;
 
 /// The version of this ABI: the symbols, [`PluginApi`]'s layout and the [`crate::wire`]
 /// encodings. Any change to them bumps it; the host refuses libraries that report another.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// `extern "C" fn() -> u32`, answering the plugin's [`ABI_VERSION`]. The first and, on a
 /// mismatch, the only call the host makes into a library.
@@ -108,10 +132,11 @@ impl Buf {
 /// UTF-8 text owned by the plugin and valid while the library is loaded (descriptor fields).
 pub type Str = Buf;
 
-/// A host callback that receives bytes. The plugin calls `write` with a buffer borrowed for
-/// that call only; the host copies what it needs. `write` must not unwind (the host's
-/// implementation is `extern "C"`, so a panic in it aborts rather than unwinding into the
-/// plugin). Calling it more than once appends.
+/// A callback that receives bytes, provided by the side that will own them: the host's for
+/// the answers of plugin calls, the plugin's for the answers of host callbacks. The other
+/// side calls `write` with a buffer borrowed for that call only; the owner copies what it
+/// needs. `write` must not unwind (implementations are `extern "C"`, so a panic in one
+/// aborts rather than unwinding across). Calling it more than once appends.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Writer {
@@ -120,17 +145,17 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Hand `bytes` to the host.
+    /// Hand `bytes` to the writer's owner.
     ///
     /// # Safety
     ///
-    /// The writer must come from the host for the current call.
+    /// The writer must come from the other side for the current call.
     pub unsafe fn write(&self, bytes: &[u8]) {
-        // SAFETY: the host's callback and context are valid for the current call.
+        // SAFETY: the owner's callback and context are valid for the current call.
         unsafe { (self.write)(self.ctx, bytes.as_ptr(), bytes.len()) }
     }
 
-    /// A writer that appends to `vec`. The host side of every [`Writer`].
+    /// A writer that appends to `vec`: what the owning side of every [`Writer`] passes.
     pub fn for_vec(vec: &mut Vec<u8>) -> Writer {
         Writer {
             ctx: (vec as *mut Vec<u8>).cast(),
@@ -146,10 +171,88 @@ impl Writer {
 /// `ctx` must be a `*mut Vec<u8>` not otherwise borrowed during the call, and
 /// `ptr`/`len` a readable buffer.
 unsafe extern "C" fn append_to_vec(ctx: *mut c_void, ptr: *const u8, len: usize) {
-    // SAFETY: guaranteed by the caller (the plugin passes back the writer it was given).
+    // SAFETY: guaranteed by the caller (the other side passes back the writer it was given).
     let vec = unsafe { &mut *ctx.cast::<Vec<u8>>() };
     // SAFETY: as above.
     vec.extend_from_slice(unsafe { Buf { ptr, len }.as_slice() });
+}
+
+/// The host's functions for a connector's context (Kafka Connect's `ConnectorContext`).
+/// `ctx` is the one of the [`ConnectorHostRef`] this table came with. Static in the host:
+/// valid while any reference is held.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ConnectorHostApi {
+    /// Give back the reference handed over by `connector_initialize`; called exactly once.
+    pub release: unsafe extern "C" fn(ctx: *mut c_void),
+    /// The connector's view of the world changed: the host will ask for task configs again.
+    pub request_task_reconfiguration: unsafe extern "C" fn(ctx: *mut c_void, err: Writer) -> Status,
+    /// The connector failed (`message` is UTF-8 text): the host fails it.
+    pub raise_error: unsafe extern "C" fn(ctx: *mut c_void, message: Buf, err: Writer) -> Status,
+}
+
+/// A reference to a connector's context, handed to `connector_initialize`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectorHostRef {
+    /// Opaque to the plugin; passed back to every function of `api`.
+    pub ctx: *mut c_void,
+    /// The host's functions, valid while the reference is held.
+    pub api: *const ConnectorHostApi,
+}
+
+/// The host's functions for a source task's context (Kafka Connect's `SourceTaskContext`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct SourceTaskHostApi {
+    /// Give back the reference handed over by `source_task_initialize`; called exactly once.
+    pub release: unsafe extern "C" fn(ctx: *mut c_void),
+    /// The last committed source offsets (Kafka Connect's `OffsetStorageReader`):
+    /// `partitions` is encoded by [`crate::record::encode_offset_maps`]; `out` gets one
+    /// optional offset per partition, in order, encoded by
+    /// [`crate::record::encode_opt_offset_maps`].
+    pub offsets:
+        unsafe extern "C" fn(ctx: *mut c_void, partitions: Buf, out: Writer, err: Writer) -> Status,
+}
+
+/// A reference to a source task's context, handed to `source_task_initialize`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SourceTaskHostRef {
+    /// Opaque to the plugin; passed back to every function of `api`.
+    pub ctx: *mut c_void,
+    /// The host's functions, valid while the reference is held.
+    pub api: *const SourceTaskHostApi,
+}
+
+/// The host's functions for a sink task's context (Kafka Connect's `SinkTaskContext`).
+/// Partitions are encoded by [`crate::record::encode_partitions`], offsets by
+/// [`crate::record::encode_offsets`].
+#[repr(C)]
+#[derive(Debug)]
+pub struct SinkTaskHostApi {
+    /// Give back the reference handed over by `sink_task_initialize`; called exactly once.
+    pub release: unsafe extern "C" fn(ctx: *mut c_void),
+    /// Stop fetching from these assigned partitions until resumed.
+    pub pause: unsafe extern "C" fn(ctx: *mut c_void, partitions: Buf, err: Writer) -> Status,
+    /// Fetch again from these paused partitions.
+    pub resume: unsafe extern "C" fn(ctx: *mut c_void, partitions: Buf, err: Writer) -> Status,
+    /// Consume each partition from the given offset next (rewind or skip).
+    pub offset: unsafe extern "C" fn(ctx: *mut c_void, offsets: Buf, err: Writer) -> Status,
+    /// Commit offsets as soon as possible instead of waiting for the next interval.
+    pub request_commit: unsafe extern "C" fn(ctx: *mut c_void, err: Writer) -> Status,
+    /// The partitions currently assigned to the task; `out` gets them encoded.
+    pub assignment: unsafe extern "C" fn(ctx: *mut c_void, out: Writer, err: Writer) -> Status,
+}
+
+/// A reference to a sink task's context, handed to `sink_task_initialize`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SinkTaskHostRef {
+    /// Opaque to the plugin; passed back to every function of `api`.
+    pub ctx: *mut c_void,
+    /// The host's functions, valid while the reference is held.
+    pub api: *const SinkTaskHostApi,
 }
 
 /// What kind of connector a descriptor describes.
@@ -197,6 +300,10 @@ pub struct PluginApi {
 
     /// Create an instance of connector `index` (not started); writes its handle to `out`.
     pub connector_new: unsafe extern "C" fn(index: u32, out: *mut Handle, err: Writer) -> Status,
+    /// Hand the connector its context, once, before the first start (see "Host callbacks"
+    /// in the module docs: the plugin owns one reference to `host` from this call on).
+    pub connector_initialize:
+        unsafe extern "C" fn(h: Handle, host: ConnectorHostRef, err: Writer) -> Status,
     /// Validate a config (a string map) without starting; `out` gets the encoded
     /// [`crate::config::ConfigValueInfo`] list.
     pub connector_validate:
@@ -213,6 +320,9 @@ pub struct PluginApi {
 
     /// Create a task of source connector `index`.
     pub source_task_new: unsafe extern "C" fn(index: u32, out: *mut Handle, err: Writer) -> Status,
+    /// Hand the task its context, once, before start (as `connector_initialize`).
+    pub source_task_initialize:
+        unsafe extern "C" fn(h: Handle, host: SourceTaskHostRef, err: Writer) -> Status,
     pub source_task_start: unsafe extern "C" fn(h: Handle, config: Buf, err: Writer) -> Status,
     /// Poll one batch; `out` gets it encoded by [`crate::record::encode_source_batch`]
     /// (possibly empty).
@@ -228,6 +338,9 @@ pub struct PluginApi {
 
     /// Create a task of sink connector `index`.
     pub sink_task_new: unsafe extern "C" fn(index: u32, out: *mut Handle, err: Writer) -> Status,
+    /// Hand the task its context, once, before start (as `connector_initialize`).
+    pub sink_task_initialize:
+        unsafe extern "C" fn(h: Handle, host: SinkTaskHostRef, err: Writer) -> Status,
     pub sink_task_start: unsafe extern "C" fn(h: Handle, config: Buf, err: Writer) -> Status,
     /// Partitions were assigned (encoded by [`crate::record::encode_partitions`]).
     pub sink_task_open: unsafe extern "C" fn(h: Handle, partitions: Buf, err: Writer) -> Status,

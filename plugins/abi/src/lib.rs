@@ -5,8 +5,10 @@
 //! worker `dlopen`s it and talks to it only through what this crate defines:
 //!
 //! - [`ffi`]: the exported symbols (all prefixed `tributary_plugin_`), [`ABI_VERSION`], the
-//!   `#[repr(C)]` function table [`PluginApi`] and connector descriptors, status codes, and
-//!   the borrowed-buffer / host-callback types through which bytes cross.
+//!   `#[repr(C)]` function table [`PluginApi`] and connector descriptors, status codes, the
+//!   borrowed-buffer / writer-callback types through which bytes cross, and the host's
+//!   callback tables ([`ConnectorHostApi`], [`SourceTaskHostApi`], [`SinkTaskHostApi`]) behind
+//!   Kafka Connect's connector and task contexts.
 //! - [`wire`]: the byte encoding of everything structured that crosses (records batches,
 //!   config maps, offsets, config definitions, validation results). Both sides encode and
 //!   decode with this one implementation; its layout is part of [`ABI_VERSION`].

@@ -10,6 +10,9 @@
 //!   `list<(str, value)>`;
 //! - sink: `str` topic, `i32` partition, `i64` offset, `opt<i64>` timestamp, `u8` timestamp
 //!   type, key, value, headers.
+//!
+//! Also here: the smaller encodings of partitions, offsets and source offset lookups that
+//! plugin calls and host callbacks exchange.
 
 use std::collections::BTreeMap;
 
@@ -485,6 +488,56 @@ pub fn decode_offsets(buf: &[u8]) -> Result<Offsets, DecodeError> {
     Ok(out)
 }
 
+/// Encode source partitions (`list<offset map>`), for a source task's offset lookup.
+pub fn encode_offset_maps(maps: &[OffsetMap], out: &mut Vec<u8>) {
+    wire::put_len(out, maps.len());
+    for m in maps {
+        put_offset_map(m, out);
+    }
+}
+
+/// Decode what [`encode_offset_maps`] wrote.
+pub fn decode_offset_maps(buf: &[u8]) -> Result<Vec<OffsetMap>, DecodeError> {
+    let mut r = Reader::new(buf);
+    let n = r.count(4, "offset maps")?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(read_offset_map(&mut r)?);
+    }
+    r.finish("offset maps")?;
+    Ok(out)
+}
+
+/// Encode the answer to an offset lookup: one `opt<offset map>` per partition asked about.
+pub fn encode_opt_offset_maps(maps: &[Option<OffsetMap>], out: &mut Vec<u8>) {
+    wire::put_len(out, maps.len());
+    for m in maps {
+        match m {
+            None => wire::put_u8(out, 0),
+            Some(m) => {
+                wire::put_u8(out, 1);
+                put_offset_map(m, out);
+            }
+        }
+    }
+}
+
+/// Decode what [`encode_opt_offset_maps`] wrote.
+pub fn decode_opt_offset_maps(buf: &[u8]) -> Result<Vec<Option<OffsetMap>>, DecodeError> {
+    let mut r = Reader::new(buf);
+    let n = r.count(1, "optional offset maps")?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(if r.bool("offset map flag")? {
+            Some(read_offset_map(&mut r)?)
+        } else {
+            None
+        });
+    }
+    r.finish("optional offset maps")?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,6 +634,29 @@ mod tests {
         encode_offsets(&offsets, &mut buf);
         assert_eq!(decode_offsets(&buf).unwrap(), offsets);
         assert_prefixes_fail(&buf, decode_offsets);
+    }
+
+    #[test]
+    fn offset_lookups_round_trip() {
+        let file = |name: &str| OffsetMap::from([("filename".to_string(), Value::from(name))]);
+        let position = |p: i64| OffsetMap::from([("position".to_string(), Value::Int64(p))]);
+        let partitions = vec![file("/a"), OffsetMap::new(), file("/b")];
+        let mut buf = Vec::new();
+        encode_offset_maps(&partitions, &mut buf);
+        assert_eq!(decode_offset_maps(&buf).unwrap(), partitions);
+        assert_prefixes_fail(&buf, decode_offset_maps);
+
+        let answer = vec![Some(position(30)), None, Some(OffsetMap::new())];
+        buf.clear();
+        encode_opt_offset_maps(&answer, &mut buf);
+        assert_eq!(decode_opt_offset_maps(&buf).unwrap(), answer);
+        assert_prefixes_fail(&buf, decode_opt_offset_maps);
+
+        // A flag other than 0 or 1 is an error, not a guess.
+        buf.clear();
+        wire::put_u32(&mut buf, 1);
+        wire::put_u8(&mut buf, 2);
+        assert!(decode_opt_offset_maps(&buf).is_err());
     }
 
     #[test]

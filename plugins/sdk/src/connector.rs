@@ -3,21 +3,24 @@
 //!
 //! Lifecycle, as the worker drives it:
 //!
-//! - connector: created (`Default`), maybe [`SourceConnector::validate`]d, `start`ed with
-//!   its parsed config, asked for `task_configs(max_tasks)` (again after a reconfiguration),
-//!   `stop`ped, dropped;
-//! - source task: created, `start`ed with one of those task configs, `poll`ed in a loop,
-//!   told `commit` / `commit_record` as its records are written and their offsets stored,
-//!   `stop`ped, dropped;
-//! - sink task: created, `start`ed, `open`ed with its assigned partitions, `put` batches,
-//!   asked to `pre_commit` (flush) before offsets are committed, `close`d for revoked
-//!   partitions, `stop`ped, dropped.
+//! - connector: created (`Default`), maybe [`SourceConnector::validate`]d, `initialize`d
+//!   with its [`ConnectorContext`] (once, before the first start), `start`ed with its parsed
+//!   config, asked for `task_configs(max_tasks)` (again after a reconfiguration), `stop`ped
+//!   (a paused connector is stopped and later started again), dropped;
+//! - source task: created, `initialize`d with its [`SourceTaskContext`], `start`ed with one
+//!   of those task configs (reading its committed offsets through the context), `poll`ed in a
+//!   loop, told `commit` / `commit_record` as its records are written and their offsets
+//!   stored, `stop`ped, dropped;
+//! - sink task: created, `initialize`d with its [`SinkTaskContext`], `start`ed, `open`ed
+//!   with its assigned partitions, `put` batches, asked to `pre_commit` (flush) before
+//!   offsets are committed, `close`d for revoked partitions, `stop`ped, dropped.
 //!
 //! Every call may block (the worker makes them on a blocking thread), but `poll` and `put`
 //! should return within about a second so that the task can be stopped promptly. One
 //! instance is called by one thread at a time. A panic fails that task only.
 
 use crate::config::{Config, ConfigDef, ConfigValueInfo, RawConfig};
+use crate::context::{ConnectorContext, SinkTaskContext, SourceTaskContext};
 use crate::error::Result;
 use tributary_plugin_abi::record::{
     Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
@@ -47,6 +50,13 @@ pub trait SourceConnector: Default + Send + 'static {
         Self::config_def().validate(config)
     }
 
+    /// Receive the connector's context, once, before the first [`Self::start`]. Keep it
+    /// (it is cheap to clone) to request a task reconfiguration or raise an error later,
+    /// from any thread. The default ignores it.
+    fn initialize(&mut self, context: ConnectorContext) {
+        let _ = context;
+    }
+
     /// Start with a config already parsed by [`Self::config_def`] (a config that does not
     /// parse never reaches here).
     fn start(&mut self, config: Config) -> Result<()>;
@@ -72,6 +82,11 @@ pub trait SinkConnector: Default + Send + 'static {
         Self::config_def().validate(config)
     }
 
+    /// See [`SourceConnector::initialize`].
+    fn initialize(&mut self, context: ConnectorContext) {
+        let _ = context;
+    }
+
     fn start(&mut self, config: Config) -> Result<()>;
 
     fn task_configs(&mut self, max_tasks: usize) -> Result<Vec<RawConfig>>;
@@ -81,6 +96,12 @@ pub trait SinkConnector: Default + Send + 'static {
 
 /// A source task: reads from the outside world and hands records to the worker.
 pub trait SourceTask: Default + Send + 'static {
+    /// Receive the task's context, once, before [`Self::start`]. Keep it to read the
+    /// committed source offsets in `start` (and later). The default ignores it.
+    fn initialize(&mut self, context: SourceTaskContext) {
+        let _ = context;
+    }
+
     /// Start with one of the connector's task configs.
     fn start(&mut self, config: RawConfig) -> Result<()>;
 
@@ -108,6 +129,13 @@ pub trait SourceTask: Default + Send + 'static {
 
 /// A sink task: writes records from topics to the outside world.
 pub trait SinkTask: Default + Send + 'static {
+    /// Receive the task's context, once, before [`Self::start`]. Keep it to pause and
+    /// resume partitions, move the consumer position, request commits or read the
+    /// assignment. The default ignores it.
+    fn initialize(&mut self, context: SinkTaskContext) {
+        let _ = context;
+    }
+
     fn start(&mut self, config: RawConfig) -> Result<()>;
 
     /// These partitions were assigned to this task.

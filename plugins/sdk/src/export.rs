@@ -14,7 +14,8 @@ use std::sync::{Once, OnceLock};
 
 use tributary_plugin_abi::config::{ConfigValueInfo, encode_config_keys, encode_config_values};
 use tributary_plugin_abi::ffi::{
-    Buf, ConnectorDescriptor, ConnectorKind, Handle, PluginApi, Status, Str, Writer,
+    Buf, ConnectorDescriptor, ConnectorHostRef, ConnectorKind, Handle, PluginApi, SinkTaskHostRef,
+    SourceTaskHostRef, Status, Str, Writer,
 };
 use tributary_plugin_abi::record::{
     self, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
@@ -23,6 +24,7 @@ use tributary_plugin_abi::wire::{self, DecodeError, StringMap};
 
 use crate::config::RawConfig;
 use crate::connector::{SinkConnector, SinkTask, SourceConnector, SourceTask};
+use crate::context::{ConnectorContext, SinkTaskContext, SourceTaskContext};
 use crate::error::ConnectError;
 
 /// A failed call as the boundary reports it: a status and a message.
@@ -67,6 +69,7 @@ type CallResult<T = ()> = Result<T, CallError>;
 
 pub(crate) trait ErasedConnector: Send {
     fn validate(&mut self, raw: &RawConfig) -> Vec<ConfigValueInfo>;
+    fn initialize(&mut self, context: ConnectorContext);
     fn start(&mut self, raw: &RawConfig) -> CallResult;
     fn task_configs(&mut self, max_tasks: usize) -> CallResult<Vec<RawConfig>>;
     fn stop(&mut self) -> CallResult;
@@ -78,6 +81,9 @@ struct Sink<C>(C);
 impl<C: SourceConnector> ErasedConnector for Source<C> {
     fn validate(&mut self, raw: &RawConfig) -> Vec<ConfigValueInfo> {
         self.0.validate(raw)
+    }
+    fn initialize(&mut self, context: ConnectorContext) {
+        self.0.initialize(context)
     }
     fn start(&mut self, raw: &RawConfig) -> CallResult {
         let config = C::config_def().parse(raw)?;
@@ -96,6 +102,9 @@ impl<C: SourceConnector> ErasedConnector for Source<C> {
 impl<C: SinkConnector> ErasedConnector for Sink<C> {
     fn validate(&mut self, raw: &RawConfig) -> Vec<ConfigValueInfo> {
         self.0.validate(raw)
+    }
+    fn initialize(&mut self, context: ConnectorContext) {
+        self.0.initialize(context)
     }
     fn start(&mut self, raw: &RawConfig) -> CallResult {
         let config = C::config_def().parse(raw)?;
@@ -123,6 +132,7 @@ fn check_task_count(n: usize, max_tasks: usize) -> CallResult {
 }
 
 pub(crate) trait ErasedSourceTask: Send {
+    fn initialize(&mut self, context: SourceTaskContext);
     fn start(&mut self, raw: RawConfig) -> CallResult;
     fn poll(&mut self) -> CallResult<Vec<SourceRecord>>;
     fn commit(&mut self) -> CallResult;
@@ -131,6 +141,9 @@ pub(crate) trait ErasedSourceTask: Send {
 }
 
 impl<T: SourceTask> ErasedSourceTask for T {
+    fn initialize(&mut self, context: SourceTaskContext) {
+        SourceTask::initialize(self, context)
+    }
     fn start(&mut self, raw: RawConfig) -> CallResult {
         Ok(SourceTask::start(self, raw)?)
     }
@@ -152,6 +165,7 @@ impl<T: SourceTask> ErasedSourceTask for T {
 }
 
 pub(crate) trait ErasedSinkTask: Send {
+    fn initialize(&mut self, context: SinkTaskContext);
     fn start(&mut self, raw: RawConfig) -> CallResult;
     fn open(&mut self, partitions: &[TopicPartition]) -> CallResult;
     fn put(&mut self, records: Vec<SinkRecord>) -> CallResult;
@@ -161,6 +175,9 @@ pub(crate) trait ErasedSinkTask: Send {
 }
 
 impl<T: SinkTask> ErasedSinkTask for T {
+    fn initialize(&mut self, context: SinkTaskContext) {
+        SinkTask::initialize(self, context)
+    }
     fn start(&mut self, raw: RawConfig) -> CallResult {
         Ok(SinkTask::start(self, raw)?)
     }
@@ -403,12 +420,14 @@ impl PluginState {
             connectors: descriptors.as_ptr(),
             connectors_len: descriptors.len(),
             connector_new,
+            connector_initialize,
             connector_validate,
             connector_start,
             connector_task_configs,
             connector_stop,
             connector_free,
             source_task_new,
+            source_task_initialize,
             source_task_start,
             source_task_poll,
             source_task_commit,
@@ -416,6 +435,7 @@ impl PluginState {
             source_task_stop,
             source_task_free,
             sink_task_new,
+            sink_task_initialize,
             sink_task_start,
             sink_task_open,
             sink_task_put,
@@ -534,6 +554,28 @@ unsafe extern "C" fn connector_new(index: u32, out: *mut Handle, err: Writer) ->
     })
 }
 
+/// A context whose reference cannot be given back (no function table). Each `*_initialize`
+/// below wraps the host's reference before anything else, so that every other path (a null
+/// handle, a panic in `initialize`) releases it.
+fn no_table() -> CallError {
+    CallError::invalid("the worker passed a context without a function table")
+}
+
+unsafe extern "C" fn connector_initialize(
+    h: Handle,
+    host: ConnectorHostRef,
+    err: Writer,
+) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract, the reference is ours from this call on.
+        let context = unsafe { ConnectorContext::from_raw(host) }.ok_or_else(no_table)?;
+        // SAFETY: per the table's contract.
+        let c = unsafe { handle_mut::<dyn ErasedConnector>(h) }?;
+        c.initialize(context);
+        Ok(())
+    })
+}
+
 unsafe extern "C" fn connector_validate(
     h: Handle,
     config: Buf,
@@ -620,6 +662,21 @@ unsafe fn source_slot<'a>(h: Handle) -> CallResult<&'a mut SourceSlot> {
     Ok(unsafe { &mut *h.cast::<SourceSlot>() })
 }
 
+unsafe extern "C" fn source_task_initialize(
+    h: Handle,
+    host: SourceTaskHostRef,
+    err: Writer,
+) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract, the reference is ours from this call on.
+        let context = unsafe { SourceTaskContext::from_raw(host) }.ok_or_else(no_table)?;
+        // SAFETY: per the table's contract.
+        let slot = unsafe { source_slot(h) }?;
+        slot.task.initialize(context);
+        Ok(())
+    })
+}
+
 unsafe extern "C" fn source_task_start(h: Handle, config: Buf, err: Writer) -> Status {
     guard(err, || {
         // SAFETY: per the table's contract.
@@ -686,6 +743,17 @@ unsafe extern "C" fn sink_task_new(index: u32, out: *mut Handle, err: Writer) ->
             .ok_or_else(|| CallError::invalid(format!("{} is not a sink connector", e.name)))?;
         // SAFETY: per the table's contract.
         unsafe { write_handle(out, into_handle(new())) }
+    })
+}
+
+unsafe extern "C" fn sink_task_initialize(h: Handle, host: SinkTaskHostRef, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract, the reference is ours from this call on.
+        let context = unsafe { SinkTaskContext::from_raw(host) }.ok_or_else(no_table)?;
+        // SAFETY: per the table's contract.
+        let t = unsafe { handle_mut::<dyn ErasedSinkTask>(h) }?;
+        t.initialize(context);
+        Ok(())
     })
 }
 
@@ -815,6 +883,112 @@ mod tests {
         assert!(first.starts_with("panicked at "), "{msg}");
         assert!(first.ends_with(": boom 42"), "{msg}");
         assert!(first.contains("export.rs"), "{msg}");
+    }
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static RELEASED: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn count_release(_ctx: *mut c_void) {
+        RELEASED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    unsafe extern "C" fn no_reconfiguration(_ctx: *mut c_void, _err: Writer) -> Status {
+        Status::OK
+    }
+
+    unsafe extern "C" fn no_raise(_ctx: *mut c_void, _message: Buf, _err: Writer) -> Status {
+        Status::OK
+    }
+
+    static COUNTING: tributary_plugin_abi::ffi::ConnectorHostApi =
+        tributary_plugin_abi::ffi::ConnectorHostApi {
+            release: count_release,
+            request_task_reconfiguration: no_reconfiguration,
+            raise_error: no_raise,
+        };
+
+    #[test]
+    fn initialize_gives_the_reference_back_on_every_path() {
+        install_panic_hook();
+        let host = ConnectorHostRef {
+            ctx: std::ptr::null_mut(),
+            api: &COUNTING,
+        };
+        let before = RELEASED.load(Ordering::SeqCst);
+        let mut msg = Vec::new();
+        // A null handle: refused, and the reference is released all the same.
+        // SAFETY: a null handle is checked; the writer is ours.
+        let status =
+            unsafe { connector_initialize(std::ptr::null_mut(), host, Writer::for_vec(&mut msg)) };
+        assert_eq!(status, Status::INVALID_INPUT);
+        assert_eq!(msg, b"null handle");
+        assert_eq!(RELEASED.load(Ordering::SeqCst), before + 1);
+
+        // A real instance keeps it until it is freed.
+        let mut h: Handle = std::ptr::null_mut();
+        let c: Box<dyn ErasedConnector> = Box::new(Source(Probe::default()));
+        // SAFETY: `h` is writable.
+        unsafe { write_handle(&mut h, into_handle(c)) }.unwrap();
+        // SAFETY: a live connector handle.
+        let status = unsafe { connector_initialize(h, host, Writer::for_vec(&mut msg)) };
+        assert_eq!(status, Status::OK);
+        assert_eq!(RELEASED.load(Ordering::SeqCst), before + 1);
+        // SAFETY: freed once.
+        unsafe { connector_free(h) };
+        assert_eq!(RELEASED.load(Ordering::SeqCst), before + 2);
+
+        // A context without a table cannot be released: refused with a message.
+        let no_table = ConnectorHostRef {
+            ctx: std::ptr::null_mut(),
+            api: std::ptr::null(),
+        };
+        msg.clear();
+        // SAFETY: as above.
+        let status = unsafe {
+            connector_initialize(std::ptr::null_mut(), no_table, Writer::for_vec(&mut msg))
+        };
+        assert_eq!(status, Status::INVALID_INPUT);
+        assert!(String::from_utf8_lossy(&msg).contains("without a function table"));
+    }
+
+    /// A connector that keeps its context.
+    #[derive(Default)]
+    struct Probe(Option<ConnectorContext>);
+
+    impl SourceConnector for Probe {
+        const NAME: &'static str = "test.Probe";
+        type Task = ProbeTask;
+        fn config_def() -> crate::ConfigDef {
+            crate::ConfigDef::new()
+        }
+        fn initialize(&mut self, context: ConnectorContext) {
+            self.0 = Some(context);
+        }
+        fn start(&mut self, _config: crate::Config) -> crate::Result<()> {
+            Ok(())
+        }
+        fn task_configs(&mut self, _max_tasks: usize) -> crate::Result<Vec<RawConfig>> {
+            Ok(Vec::new())
+        }
+        fn stop(&mut self) -> crate::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct ProbeTask;
+
+    impl SourceTask for ProbeTask {
+        fn start(&mut self, _config: RawConfig) -> crate::Result<()> {
+            Ok(())
+        }
+        fn poll(&mut self) -> crate::Result<Vec<SourceRecord>> {
+            Ok(Vec::new())
+        }
+        fn stop(&mut self) -> crate::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]

@@ -12,7 +12,13 @@
 //!   offsets safe to commit; `open`/`close` of partitions).
 //! - Records carry data in the Kafka Connect model ([`Data`]: a [`Value`] with an optional
 //!   [`Schema`], logical types in [`logical`]) or raw bytes.
-//! - [`testing`]: run a connector's tasks in-process and inspect the records.
+//! - Contexts, handed to each instance's `initialize` before `start`, to ask things of the
+//!   worker: [`SourceTaskContext`] (the committed source offsets to resume from),
+//!   [`ConnectorContext`] (request a task reconfiguration, raise an error) and
+//!   [`SinkTaskContext`] (pause and resume partitions, rewind or skip, request a commit, the
+//!   assignment).
+//! - [`testing`]: run a connector's tasks in-process and inspect the records and what they
+//!   asked of the worker.
 //!
 //! ```
 //! use tributary_plugin_sdk::*;
@@ -49,6 +55,63 @@
 //! export_plugin! { sources: [HelloSource] }
 //! ```
 //!
+//! # Asking the worker
+//!
+//! Kafka Connect's contexts, in the same shape: each trait has an `initialize` (by default
+//! ignoring its context) that the worker calls once, before `start`. Keep the context; it is
+//! cheap to clone, `Send` and `Sync`. A source task resumes where its committed offsets say:
+//!
+//! ```
+//! use tributary_plugin_sdk::*;
+//!
+//! #[derive(Default)]
+//! pub struct TailTask {
+//!     context: Option<SourceTaskContext>,
+//!     file: String,
+//!     position: i64,
+//! }
+//!
+//! impl TailTask {
+//!     fn partition(&self) -> OffsetMap {
+//!         OffsetMap::from([("filename".to_owned(), Value::from(self.file.as_str()))])
+//!     }
+//! }
+//!
+//! impl SourceTask for TailTask {
+//!     fn initialize(&mut self, context: SourceTaskContext) {
+//!         self.context = Some(context);
+//!     }
+//!     fn start(&mut self, config: RawConfig) -> Result<()> {
+//!         self.file = config.get("file").cloned().unwrap_or_default();
+//!         let context = self.context.as_ref().ok_or_else(|| ConnectError::new("no context"))?;
+//!         if let Some(offset) = context.offset(&self.partition())? {
+//!             match offset.get("position") {
+//!                 Some(Value::Int64(p)) => self.position = *p,
+//!                 other => return Err(ConnectError::new(format!(
+//!                     "the stored position {other:?} of {} is not a number; reset the connector's offsets",
+//!                     self.file
+//!                 ))),
+//!             }
+//!         }
+//!         Ok(())
+//!     }
+//!     fn poll(&mut self) -> Result<Vec<SourceRecord>> {
+//!         self.position += 1;
+//!         let offset = OffsetMap::from([("position".to_owned(), Value::Int64(self.position))]);
+//!         Ok(vec![SourceRecord::new("lines", Data::string("a line"))
+//!             .with_source(self.partition(), offset)])
+//!     }
+//!     fn stop(&mut self) -> Result<()> { Ok(()) }
+//! }
+//! ```
+//!
+//! Context calls cross to the worker and return its answer; they may fail like any call
+//! (a [`ConnectError`], retriable when the worker says asking again may help; a panic on the
+//! worker's side also arrives as an error). They may be made from any thread, including a
+//! connector's own watcher thread and from inside `start` or `put`: the worker never waits
+//! on the instance that calls it, so this cannot deadlock. A context outliving its instance
+//! (kept by a thread not stopped in `stop`) answers errors; stop such threads in `stop`.
+//!
 //! # The boundary
 //!
 //! Only the C ABI of `tributary-plugin-abi` crosses between the worker and the plugin: a
@@ -75,6 +138,7 @@
 
 mod config;
 mod connector;
+mod context;
 mod error;
 #[doc(hidden)]
 pub mod export;
@@ -85,6 +149,7 @@ pub use config::{
     Importance, Password, RawConfig, Validator, Width, parse_value,
 };
 pub use connector::{SinkConnector, SinkTask, SourceConnector, SourceTask};
+pub use context::{ConnectorContext, SinkTaskContext, SourceTaskContext};
 pub use error::{ConnectError, Result};
 pub use tributary_plugin_abi as abi;
 pub use tributary_plugin_abi::data::{

@@ -6,6 +6,14 @@
 //! are checked against their schemas, and a panic becomes [`HarnessError::Panicked`] as it
 //! would become a failed task in the worker.
 //!
+//! The harness also plays the worker's side of the contexts, through the same C callbacks:
+//! every connector and task is `initialize`d before `start`; a source task reads the offsets
+//! the harness was given ([`SourceHarness::start_with_offsets`]) or that it committed
+//! ([`SourceHarness::commit`] stores the offsets of what was polled, as the worker does);
+//! connector requests ([`SourceHarness::reconfiguration_requests`],
+//! [`SourceHarness::raised_errors`]) and sink task requests ([`SinkHarness::requests`]) are
+//! recorded; and [`HostFault`] makes the worker's side fail or panic.
+//!
 //! ```
 //! # use tributary_plugin_sdk::*;
 //! # #[derive(Default)] struct Gen; #[derive(Default)] struct GenTask(i64);
@@ -31,13 +39,21 @@
 //! h.stop().unwrap();
 //! ```
 
+mod host;
+
 use std::fmt;
 use std::marker::PhantomData;
 
 use tributary_plugin_abi::ffi::Status;
 use tributary_plugin_abi::record::{
-    self, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
+    self, OffsetMap, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
 };
+
+use host::TestHost;
+pub use host::{HostFault, SinkTaskRequests};
+
+#[cfg(test)]
+mod tests;
 
 use crate::config::{ConfigValueInfo, RawConfig};
 use crate::connector::{SinkConnector, SourceConnector};
@@ -107,24 +123,87 @@ fn validate_on(mut c: Box<dyn ErasedConnector>, raw: &RawConfig) -> HResult<Vec<
 
 fn start_connector(
     mut c: Box<dyn ErasedConnector>,
+    host: &TestHost,
     raw: &RawConfig,
     max_tasks: usize,
 ) -> HResult<(Box<dyn ErasedConnector>, Vec<RawConfig>)> {
-    call(|| c.start(raw))?;
+    let context = host.connector_context();
+    call(|| {
+        c.initialize(context);
+        c.start(raw)
+    })?;
+    let configs = task_configs(&mut c, max_tasks)?;
+    Ok((c, configs))
+}
+
+/// Ask for task configs, as the worker receives them.
+fn task_configs(c: &mut Box<dyn ErasedConnector>, max_tasks: usize) -> HResult<Vec<RawConfig>> {
     let configs = call(|| c.task_configs(max_tasks))?;
     // What the worker receives went through the encoding.
     let mut buf = Vec::new();
     tributary_plugin_abi::wire::encode_string_maps(&configs, &mut buf);
-    let configs = tributary_plugin_abi::wire::decode_string_maps(&buf)
-        .map_err(|e| HarnessError::Invalid(e.to_string()))?;
-    Ok((c, configs))
+    tributary_plugin_abi::wire::decode_string_maps(&buf)
+        .map_err(|e| HarnessError::Invalid(e.to_string()))
+}
+
+/// Stop every task, then the connector (the worker's order). The first error wins, but
+/// everything is stopped.
+fn stop_all<T: ?Sized>(
+    tasks: &mut [Box<T>],
+    stop: impl Fn(&mut T) -> Result<(), CallError>,
+    connector: &mut Box<dyn ErasedConnector>,
+) -> HResult<()> {
+    let mut first = Ok(());
+    for t in tasks {
+        let r = call(|| stop(t));
+        if first.is_ok() {
+            first = r;
+        }
+    }
+    let r = call(|| connector.stop());
+    first.and(r)
+}
+
+/// Create, initialize and start source task `index`.
+fn start_source_task<C: SourceConnector>(
+    host: &TestHost,
+    index: usize,
+    config: &RawConfig,
+) -> HResult<Box<dyn ErasedSourceTask>> {
+    let mut t = new_source_task::<C>();
+    let context = host.source_task_context(index);
+    call(|| {
+        t.initialize(context);
+        t.start(config.clone())
+    })?;
+    Ok(t)
+}
+
+/// Create, initialize and start sink task `index`.
+fn start_sink_task<C: SinkConnector>(
+    host: &TestHost,
+    index: usize,
+    config: &RawConfig,
+) -> HResult<Box<dyn ErasedSinkTask>> {
+    let mut t = new_sink_task::<C>();
+    let context = host.sink_task_context(index);
+    call(|| {
+        t.initialize(context);
+        t.start(config.clone())
+    })?;
+    Ok(t)
 }
 
 /// A source connector started with its tasks.
 pub struct SourceHarness<C: SourceConnector> {
     connector: Box<dyn ErasedConnector>,
+    max_tasks: usize,
     task_configs: Vec<RawConfig>,
     tasks: Vec<Box<dyn ErasedSourceTask>>,
+    /// Per task: the offset of the last record polled from each source partition, not yet
+    /// committed.
+    polled: Vec<Vec<(OffsetMap, OffsetMap)>>,
+    host: TestHost,
     _connector: PhantomData<fn() -> C>,
 }
 
@@ -144,32 +223,63 @@ impl<C: SourceConnector> SourceHarness<C> {
     }
 
     /// Start the connector, ask for at most `max_tasks` task configs, start a task for each.
+    /// No offsets are committed yet: tasks start from the beginning.
     pub fn start(config: RawConfig, max_tasks: usize) -> HResult<Self> {
-        let (connector, task_configs) =
-            start_connector(new_source_connector::<C>(), &config, max_tasks)?;
-        let mut tasks = Vec::with_capacity(task_configs.len());
-        for tc in &task_configs {
-            let mut t = new_source_task::<C>();
-            call(|| t.start(tc.clone()))?;
-            tasks.push(t);
-        }
-        Ok(SourceHarness {
-            connector,
-            task_configs,
-            tasks,
-            _connector: PhantomData,
-        })
+        Self::start_with_offsets(config, max_tasks, [])
     }
 
+    /// [`Self::start`], with `offsets` (source partition, source offset) already committed,
+    /// as after an earlier run: tasks read them through their [`crate::SourceTaskContext`].
+    pub fn start_with_offsets(
+        config: RawConfig,
+        max_tasks: usize,
+        offsets: impl IntoIterator<Item = (OffsetMap, OffsetMap)>,
+    ) -> HResult<Self> {
+        let host = TestHost::default();
+        {
+            let mut state = host.state();
+            for (partition, offset) in offsets {
+                state.commit_offset(partition, offset);
+            }
+        }
+        let (connector, task_configs) =
+            start_connector(new_source_connector::<C>(), &host, &config, max_tasks)?;
+        let mut h = SourceHarness {
+            connector,
+            max_tasks,
+            task_configs: Vec::new(),
+            tasks: Vec::new(),
+            polled: Vec::new(),
+            host,
+            _connector: PhantomData,
+        };
+        h.start_tasks(task_configs)?;
+        Ok(h)
+    }
+
+    fn start_tasks(&mut self, task_configs: Vec<RawConfig>) -> HResult<()> {
+        self.tasks.clear();
+        self.polled.clear();
+        for (i, tc) in task_configs.iter().enumerate() {
+            self.tasks.push(start_source_task::<C>(&self.host, i, tc)?);
+            self.polled.push(Vec::new());
+        }
+        self.task_configs = task_configs;
+        Ok(())
+    }
+
+    /// The task configs the connector answered, as the worker received them.
     pub fn task_configs(&self) -> &[RawConfig] {
         &self.task_configs
     }
 
+    /// How many tasks run.
     pub fn task_count(&self) -> usize {
         self.tasks.len()
     }
 
-    /// One poll of task `task`, as the worker would receive it.
+    /// One poll of task `task`, as the worker would receive it. The harness remembers each
+    /// record's source offset for [`Self::commit`].
     pub fn poll(&mut self, task: usize) -> HResult<Vec<SourceRecord>> {
         let t = &mut self.tasks[task];
         let records = call(|| t.poll())?;
@@ -182,6 +292,16 @@ impl<C: SourceConnector> SourceHarness<C> {
                 d.validate().map_err(|e| {
                     HarnessError::Invalid(format!("record {i} of the batch: {what}: {e}"))
                 })?;
+            }
+        }
+        let polled = &mut self.polled[task];
+        for r in &records {
+            if r.source_partition.is_empty() && r.source_offset.is_empty() {
+                continue;
+            }
+            match polled.iter_mut().find(|(p, _)| *p == r.source_partition) {
+                Some((_, o)) => *o = r.source_offset.clone(),
+                None => polled.push((r.source_partition.clone(), r.source_offset.clone())),
             }
         }
         Ok(records)
@@ -204,10 +324,64 @@ impl<C: SourceConnector> SourceHarness<C> {
         Ok(out)
     }
 
-    /// Tell task `task` its offsets were stored.
+    /// Store the source offsets of everything task `task` polled (as if every record was
+    /// written), then tell the task, as the worker's offset commit does.
     pub fn commit(&mut self, task: usize) -> HResult<()> {
+        {
+            let mut state = self.host.state();
+            for (partition, offset) in self.polled[task].drain(..) {
+                state.commit_offset(partition, offset);
+            }
+        }
         let t = &mut self.tasks[task];
         call(|| t.commit())
+    }
+
+    /// The source offset committed for `partition`, if any.
+    pub fn committed_offset(&self, partition: &OffsetMap) -> Option<OffsetMap> {
+        self.host.state().committed_offset(partition)
+    }
+
+    /// Stop task `task` and start a new instance with the same config, as the worker's
+    /// restart does: the new task reads the committed offsets (what was polled but not
+    /// committed is delivered again). A failed stop is reported after the new task started;
+    /// if the new task fails to start, its error is returned and the stopped one stays.
+    pub fn restart_task(&mut self, task: usize) -> HResult<()> {
+        let old = &mut self.tasks[task];
+        let stopped = call(|| old.stop());
+        self.polled[task].clear();
+        self.tasks[task] = start_source_task::<C>(&self.host, task, &self.task_configs[task])?;
+        stopped
+    }
+
+    /// What the worker does after a reconfiguration request: stop every task, ask the
+    /// connector for task configs again and start a task for each.
+    pub fn reconfigure(&mut self) -> HResult<()> {
+        let mut first = Ok(());
+        for t in &mut self.tasks {
+            let r = call(|| t.stop());
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        let configs = task_configs(&mut self.connector, self.max_tasks)?;
+        self.start_tasks(configs)?;
+        first
+    }
+
+    /// How many times the connector asked for a task reconfiguration.
+    pub fn reconfiguration_requests(&self) -> usize {
+        self.host.state().reconfiguration_requests
+    }
+
+    /// The errors the connector raised through its context, in order.
+    pub fn raised_errors(&self) -> Vec<String> {
+        self.host.state().raised_errors.clone()
+    }
+
+    /// Make every context call fail or panic until cleared with `None`.
+    pub fn set_host_fault(&self, fault: Option<HostFault>) {
+        self.host.state().fault = fault;
     }
 
     /// Tell task `task` where its records were written.
@@ -223,16 +397,7 @@ impl<C: SourceConnector> SourceHarness<C> {
     /// Stop every task, then the connector (the worker's order). The first error wins, but
     /// everything is stopped.
     pub fn stop(mut self) -> HResult<()> {
-        let mut first = Ok(());
-        for t in &mut self.tasks {
-            let r = call(|| t.stop());
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        let c = &mut self.connector;
-        let r = call(|| c.stop());
-        first.and(r)
+        stop_all(&mut self.tasks, |t| t.stop(), &mut self.connector)
     }
 }
 
@@ -241,6 +406,7 @@ pub struct SinkHarness<C: SinkConnector> {
     connector: Box<dyn ErasedConnector>,
     task_configs: Vec<RawConfig>,
     tasks: Vec<Box<dyn ErasedSinkTask>>,
+    host: TestHost,
     _connector: PhantomData<fn() -> C>,
 }
 
@@ -254,37 +420,47 @@ impl<C: SinkConnector> fmt::Debug for SinkHarness<C> {
 }
 
 impl<C: SinkConnector> SinkHarness<C> {
+    /// Validate a config on a fresh connector instance, as the REST `validate` call does.
     pub fn validate(config: &RawConfig) -> HResult<Vec<ConfigValueInfo>> {
         validate_on(new_sink_connector::<C>(), config)
     }
 
     /// Start the connector, ask for at most `max_tasks` task configs, start a task for each.
     pub fn start(config: RawConfig, max_tasks: usize) -> HResult<Self> {
+        let host = TestHost::default();
         let (connector, task_configs) =
-            start_connector(new_sink_connector::<C>(), &config, max_tasks)?;
+            start_connector(new_sink_connector::<C>(), &host, &config, max_tasks)?;
         let mut tasks = Vec::with_capacity(task_configs.len());
-        for tc in &task_configs {
-            let mut t = new_sink_task::<C>();
-            call(|| t.start(tc.clone()))?;
-            tasks.push(t);
+        for (i, tc) in task_configs.iter().enumerate() {
+            host.state().sink(i);
+            tasks.push(start_sink_task::<C>(&host, i, tc)?);
         }
         Ok(SinkHarness {
             connector,
             task_configs,
             tasks,
+            host,
             _connector: PhantomData,
         })
     }
 
+    /// The task configs the connector answered, as the worker received them.
     pub fn task_configs(&self) -> &[RawConfig] {
         &self.task_configs
     }
 
+    /// How many tasks run.
     pub fn task_count(&self) -> usize {
         self.tasks.len()
     }
 
+    /// Assign `partitions` to task `task` and tell it (`open`), as a rebalance does.
     pub fn open(&mut self, task: usize, partitions: &[TopicPartition]) -> HResult<()> {
+        self.host
+            .state()
+            .sink(task)
+            .assignment
+            .extend(partitions.iter().cloned());
         let t = &mut self.tasks[task];
         call(|| t.open(partitions))
     }
@@ -305,22 +481,43 @@ impl<C: SinkConnector> SinkHarness<C> {
         call(move || t.pre_commit(offsets))
     }
 
+    /// Tell task `task` that `partitions` are revoked (`close`), then take them from its
+    /// assignment (and from its paused partitions).
     pub fn close(&mut self, task: usize, partitions: &[TopicPartition]) -> HResult<()> {
         let t = &mut self.tasks[task];
-        call(|| t.close(partitions))
+        let result = call(|| t.close(partitions));
+        let mut state = self.host.state();
+        let requests = state.sink(task);
+        for tp in partitions {
+            requests.assignment.remove(tp);
+            requests.paused.remove(tp);
+        }
+        result
     }
 
-    /// Stop every task, then the connector.
+    /// What task `task` asked of the worker through its context so far.
+    pub fn requests(&self, task: usize) -> SinkTaskRequests {
+        self.host.state().sink(task).clone()
+    }
+
+    /// How many times the connector asked for a task reconfiguration.
+    pub fn reconfiguration_requests(&self) -> usize {
+        self.host.state().reconfiguration_requests
+    }
+
+    /// The errors the connector raised through its context, in order.
+    pub fn raised_errors(&self) -> Vec<String> {
+        self.host.state().raised_errors.clone()
+    }
+
+    /// Make every context call fail or panic until cleared with `None`.
+    pub fn set_host_fault(&self, fault: Option<HostFault>) {
+        self.host.state().fault = fault;
+    }
+
+    /// Stop every task, then the connector (the worker's order). The first error wins, but
+    /// everything is stopped.
     pub fn stop(mut self) -> HResult<()> {
-        let mut first = Ok(());
-        for t in &mut self.tasks {
-            let r = call(|| t.stop());
-            if first.is_ok() {
-                first = r;
-            }
-        }
-        let c = &mut self.connector;
-        let r = call(|| c.stop());
-        first.and(r)
+        stop_all(&mut self.tasks, |t| t.stop(), &mut self.connector)
     }
 }

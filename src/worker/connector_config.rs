@@ -1,0 +1,307 @@
+//! A connector's config: the JSON users deploy (`{"name": ..., "config": {...}}` or a
+//! flat map, as Kafka Connect accepts them) and the keys the worker itself reads.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+use super::WorkerError;
+use super::store::Props;
+
+/// Parse a connector JSON document into (name, config). In the flat form `name` is a
+/// key of the map; in the wrapped form a `name` inside `config` must agree. Non-string
+/// values (numbers, booleans) are taken as their JSON text.
+pub fn parse_connector_json(text: &str) -> Result<(String, Props), WorkerError> {
+    let bad = |reason: String| WorkerError::ConnectorConfig {
+        connector: "?".into(),
+        key: "(document)".into(),
+        reason,
+    };
+    let doc: Json = serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+    let Json::Object(top) = doc else {
+        return Err(bad("expected a JSON object".into()));
+    };
+    let (name, map) = match top.get("config") {
+        Some(Json::Object(config)) => {
+            let name = top.get("name").and_then(Json::as_str).map(str::to_owned);
+            (name, config.clone())
+        }
+        Some(_) => return Err(bad("\"config\" must be an object of string values".into())),
+        None => (None, top.clone()),
+    };
+    let config = props_from_json(&map)?;
+    let name = match (name, config.get("name")) {
+        (Some(a), Some(b)) if &a != b => {
+            return Err(WorkerError::ConnectorConfig {
+                connector: a.clone(),
+                key: "name".into(),
+                reason: format!("the document names it {a:?} but its config says {b:?}"),
+            });
+        }
+        (Some(a), _) => a,
+        (None, Some(b)) => b.clone(),
+        (None, None) => return Err(bad("missing \"name\"".into())),
+    };
+    let mut config = config;
+    config.insert("name".into(), name.clone());
+    check_name(&name)?;
+    Ok((name, config))
+}
+
+/// A JSON object's values as strings.
+pub fn props_from_json(map: &serde_json::Map<String, Json>) -> Result<Props, WorkerError> {
+    map.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Json::String(s) => s.clone(),
+                Json::Null => String::new(),
+                Json::Number(_) | Json::Bool(_) => v.to_string(),
+                _ => {
+                    return Err(WorkerError::ConnectorConfig {
+                        connector: map.get("name").and_then(Json::as_str).unwrap_or("?").into(),
+                        key: k.clone(),
+                        reason: "values must be strings, numbers or booleans".into(),
+                    });
+                }
+            };
+            Ok((k.clone(), v))
+        })
+        .collect()
+}
+
+/// Kafka Connect's rule: non-empty, no ISO control characters; we also refuse `/` so the
+/// name can be a REST path segment.
+pub fn check_name(name: &str) -> Result<(), WorkerError> {
+    if name.trim().is_empty() || name.chars().any(char::is_control) || name.contains('/') {
+        return Err(WorkerError::ConnectorConfig {
+            connector: name.to_owned(),
+            key: "name".into(),
+            reason: "must be non-empty, without control characters or '/'".into(),
+        });
+    }
+    Ok(())
+}
+
+/// `errors.tolerance`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tolerance {
+    None,
+    All,
+}
+
+/// The keys every connector has, parsed.
+#[derive(Clone, Debug)]
+pub struct CommonConfig {
+    pub name: String,
+    pub class: String,
+    pub tasks_max: usize,
+    pub tolerance: Tolerance,
+    pub retry_timeout: Option<Duration>,
+    pub retry_delay_max: Duration,
+    pub log_errors: bool,
+    pub log_include_messages: bool,
+    pub dlq_topic: Option<String>,
+    pub dlq_context_headers: bool,
+    /// Sinks: `topics` (a list) or `topics.regex`.
+    pub topics: Vec<String>,
+    pub topics_regex: Option<String>,
+}
+
+impl CommonConfig {
+    pub fn parse(name: &str, config: &Props) -> Result<CommonConfig, WorkerError> {
+        let bad = |key: &str, reason: &str| WorkerError::ConnectorConfig {
+            connector: name.to_owned(),
+            key: key.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let get = |k: &str| config.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let class = get("connector.class")
+            .ok_or_else(|| {
+                bad(
+                    "connector.class",
+                    "missing; name the connector plugin (e.g. FileStreamSource)",
+                )
+            })?
+            .to_owned();
+        let tasks_max = match get("tasks.max") {
+            None => 1,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| bad("tasks.max", &format!("{v:?} is not an integer >= 1")))?,
+        };
+        let boolean = |k: &str| -> Result<bool, WorkerError> {
+            match get(k) {
+                None | Some("false") => Ok(false),
+                Some("true") => Ok(true),
+                Some(v) => Err(bad(k, &format!("{v:?}: expected true or false"))),
+            }
+        };
+        let tolerance = match get("errors.tolerance") {
+            None | Some("none") => Tolerance::None,
+            Some("all") => Tolerance::All,
+            Some(v) => {
+                return Err(bad(
+                    "errors.tolerance",
+                    &format!("{v:?}: expected none or all"),
+                ));
+            }
+        };
+        let ms = |k: &str, default: i64| -> Result<i64, WorkerError> {
+            match get(k) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= -1)
+                    .ok_or_else(|| bad(k, &format!("{v:?}: expected milliseconds (or -1)"))),
+            }
+        };
+        let retry = ms("errors.retry.timeout", 0)?;
+        let topics: Vec<String> = get("topics")
+            .map(|v| {
+                v.split(',')
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let topics_regex = get("topics.regex").map(str::to_owned);
+        Ok(CommonConfig {
+            name: name.to_owned(),
+            class,
+            tasks_max,
+            tolerance,
+            retry_timeout: match retry {
+                -1 => None,
+                n => Some(Duration::from_millis(n as u64)),
+            },
+            retry_delay_max: Duration::from_millis(
+                ms("errors.retry.delay.max.ms", 60_000)?.max(0) as u64
+            ),
+            log_errors: boolean("errors.log.enable")?,
+            log_include_messages: boolean("errors.log.include.messages")?,
+            dlq_topic: get("errors.deadletterqueue.topic.name").map(str::to_owned),
+            dlq_context_headers: boolean("errors.deadletterqueue.context.headers.enable")?,
+            topics,
+            topics_regex,
+        })
+    }
+
+    /// A sink's subscription, checked as Kafka Connect checks it.
+    pub fn subscription(&self) -> Result<crate::client::Subscription, WorkerError> {
+        let bad = |key: &str, reason: &str| WorkerError::ConnectorConfig {
+            connector: self.name.clone(),
+            key: key.to_owned(),
+            reason: reason.to_owned(),
+        };
+        match (&self.topics_regex, self.topics.is_empty()) {
+            (Some(_), false) => Err(bad(
+                "topics",
+                "topics and topics.regex are mutually exclusive options, but both are set",
+            )),
+            (None, true) => Err(bad(
+                "topics",
+                "Must configure one of topics or topics.regex",
+            )),
+            (Some(re), true) => regex::Regex::new(re)
+                .map(crate::client::Subscription::Pattern)
+                .map_err(|e| {
+                    bad(
+                        "topics.regex",
+                        &format!("not a valid regular expression: {e}"),
+                    )
+                }),
+            (None, false) => {
+                if let Some(dlq) = &self.dlq_topic
+                    && self.topics.contains(dlq)
+                {
+                    return Err(bad(
+                        "errors.deadletterqueue.topic.name",
+                        "the dead letter queue cannot be one of the topics the connector consumes",
+                    ));
+                }
+                Ok(crate::client::Subscription::Topics(self.topics.clone()))
+            }
+        }
+    }
+}
+
+/// Keys with `prefix`, prefix stripped.
+pub fn with_prefix(config: &Props, prefix: &str) -> BTreeMap<String, String> {
+    config
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_owned(), v.clone())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_document_forms() {
+        let (name, c) = parse_connector_json(
+            r#"{"name":"s","config":{"connector.class":"FileStreamSource","tasks.max":2,"file":"/tmp/x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(name, "s");
+        assert_eq!(c["tasks.max"], "2");
+        assert_eq!(c["name"], "s");
+        let (name, _) = parse_connector_json(r#"{"name":"flat","connector.class":"X"}"#).unwrap();
+        assert_eq!(name, "flat");
+        for bad in [
+            "{",
+            "[]",
+            r#"{"connector.class":"X"}"#,
+            r#"{"name":"a","config":{"name":"b"}}"#,
+            r#"{"name":"a","config":{"x":[1]}}"#,
+            r#"{"name":"a/b","config":{}}"#,
+        ] {
+            assert!(parse_connector_json(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn common_keys() {
+        let props = |pairs: &[(&str, &str)]| -> Props {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let c = CommonConfig::parse("n", &props(&[("connector.class", "X"), ("topics", "a, b")]))
+            .unwrap();
+        assert_eq!(c.tasks_max, 1);
+        assert_eq!(c.topics, vec!["a", "b"]);
+        assert!(c.subscription().is_ok());
+        let err = CommonConfig::parse("n", &props(&[("connector.class", "X"), ("tasks.max", "0")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("tasks.max"));
+        let c = CommonConfig::parse("n", &props(&[("connector.class", "X")])).unwrap();
+        assert!(
+            c.subscription()
+                .unwrap_err()
+                .to_string()
+                .contains("topics or topics.regex")
+        );
+        let c = CommonConfig::parse(
+            "n",
+            &props(&[
+                ("connector.class", "X"),
+                ("topics", "a"),
+                ("topics.regex", "a.*"),
+            ]),
+        )
+        .unwrap();
+        assert!(
+            c.subscription()
+                .unwrap_err()
+                .to_string()
+                .contains("mutually exclusive")
+        );
+        assert!(CommonConfig::parse("n", &props(&[])).is_err());
+    }
+}

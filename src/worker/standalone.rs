@@ -1,0 +1,178 @@
+//! `tributary standalone WORKER_CONFIG [CONNECTOR_CONFIG ...]`: in one process, the
+//! integrated broker (unless `bootstrap.servers` names a cluster), the plugin registry,
+//! and the herder; then the given connectors are created (or, if they exist with the same
+//! config, left as they are), and the worker runs until SIGTERM or Ctrl-C, when every
+//! task commits and stops and the broker flushes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::config::{Cluster, WorkerConfig};
+use super::connector_config::parse_connector_json;
+use super::{Herder, WorkerError};
+use crate::broker::server::{BrokerSettings, RunningBroker};
+use crate::client::Client;
+use crate::plugin::PluginLoader;
+use crate::plugin::watch::PluginWatcher;
+
+/// How long the start waits for the plugins its connector files name to load.
+const PLUGIN_SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A standalone worker running in this process.
+#[derive(Debug)]
+pub struct Standalone {
+    pub herder: Herder,
+    broker: RunningBroker,
+    /// Acts on connectors' requests about once a second ([`Herder::tick`]).
+    ticker: tokio::task::JoinHandle<()>,
+    watcher: Option<PluginWatcher>,
+}
+
+impl Standalone {
+    /// Start the broker and the herder; create the connectors of `connector_files`.
+    pub async fn start(
+        config: WorkerConfig,
+        connector_files: &[PathBuf],
+    ) -> anyhow::Result<Standalone> {
+        let (data_dir, listener) = match &config.cluster {
+            Cluster::Embedded { data_dir, listener } => (data_dir.clone(), *listener),
+            Cluster::Remote { bootstrap_servers } => {
+                return Err(WorkerError::RemoteUnsupported(bootstrap_servers.clone()).into());
+            }
+        };
+        let connectors = connector_files
+            .iter()
+            .map(|f| {
+                let text = std::fs::read_to_string(f)
+                    .with_context(|| format!("reading connector config {}", f.display()))?;
+                parse_connector_json(&text)
+                    .with_context(|| format!("connector config {}", f.display()))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut settings = BrokerSettings::new(&data_dir);
+        for key in settings.apply(&config.broker_props)? {
+            tracing::warn!(key = %format!("broker.{key}"), "unknown broker config key ignored");
+        }
+        match listener {
+            Some(addr) => settings.listen = addr,
+            None => settings.serve = false,
+        }
+        let broker = RunningBroker::start(settings).await?;
+        let watcher = {
+            let (config, data_dir) = (config.clone(), data_dir.clone());
+            tokio::task::spawn_blocking(move || watch_plugins(&config, &data_dir)).await??
+        };
+        let plugins = watcher.registry().clone();
+        let client = Client::embedded(broker.broker.clone(), tokio::runtime::Handle::current());
+        // A library that was copied onto plugin.path just before the start is loaded once
+        // it has settled (the watcher's debounce): give the classes named here a moment.
+        let settle = tokio::time::Instant::now() + PLUGIN_SETTLE;
+        for (_, props) in &connectors {
+            let class = props.get("connector.class").cloned().unwrap_or_default();
+            while plugins.lookup(&class).is_err() && tokio::time::Instant::now() < settle {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+        let herder = {
+            let config = config.clone();
+            let plugins = plugins.clone();
+            tokio::task::spawn_blocking(move || Herder::start(config, client, plugins)).await??
+        };
+        for (name, props) in connectors {
+            let h = herder.clone();
+            let (_, created) =
+                tokio::task::spawn_blocking(move || h.put_connector_config(&name, props)).await??;
+            let _ = created;
+        }
+        let h = herder.clone();
+        let ticker = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                let h = h.clone();
+                if tokio::task::spawn_blocking(move || h.tick()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Standalone {
+            herder,
+            broker,
+            ticker,
+            watcher: Some(watcher),
+        })
+    }
+
+    /// The broker's Kafka listener (when it has one).
+    pub fn broker_addr(&self) -> std::net::SocketAddr {
+        self.broker.addr
+    }
+
+    /// Stop every task (committing) and the broker (flushing).
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.ticker.abort();
+        if let Some(w) = self.watcher.take() {
+            tokio::task::spawn_blocking(move || w.stop()).await?;
+        }
+        let h = self.herder.clone();
+        tokio::task::spawn_blocking(move || h.shutdown()).await?;
+        self.broker.stop().await?;
+        Ok(())
+    }
+}
+
+/// Load what is on `plugin.path` (or the default: the directory of this executable) and
+/// keep watching it: a library copied in while the worker runs becomes available.
+fn watch_plugins(config: &WorkerConfig, data_dir: &Path) -> anyhow::Result<PluginWatcher> {
+    let path = match &config.plugin_path {
+        Some(p) => p.clone(),
+        None => vec![
+            crate::plugin::registry::default_plugin_path()
+                .context("finding the default plugin.path")?,
+        ],
+    };
+    let loader = Arc::new(PluginLoader::new(data_dir.join("plugin-cache")));
+    let watcher = PluginWatcher::start(loader, &path).context("watching plugin.path")?;
+    let registry = watcher.registry().snapshot();
+    for issue in registry.issues() {
+        tracing::warn!("plugin.path: {issue}");
+    }
+    let names: Vec<String> = registry.connectors().map(|c| c.name().to_owned()).collect();
+    tracing::info!(plugin_path = ?path, connectors = ?names, "connector plugins");
+    Ok(watcher)
+}
+
+/// The `standalone` command.
+pub fn run(worker_config: &Path, connector_files: &[PathBuf]) -> anyhow::Result<()> {
+    let began = Instant::now();
+    let (config, unknown) = WorkerConfig::load(worker_config)?;
+    for key in unknown {
+        tracing::warn!(%key, "unknown worker config key ignored");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let worker = Standalone::start(config, connector_files).await?;
+        println!(
+            "tributary standalone worker started in {} ms (broker {})",
+            began.elapsed().as_millis(),
+            worker.broker_addr()
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutting down: stopping tasks, committing offsets, flushing the log");
+        worker.stop().await?;
+        tracing::info!("clean shutdown");
+        Ok(())
+    })
+}

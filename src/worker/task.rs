@@ -1,0 +1,748 @@
+//! Source and sink task loops. Each task runs on its own thread (plugin calls block),
+//! owned by a [`TaskHandle`]: stop it, pause it, wait for it. A task that fails is
+//! restarted with exponential backoff unless that is turned off, and its status (in the
+//! status topic and in memory) says why, how many attempts, and when the next is due.
+//!
+//! Source: poll → convert → produce (the client's partitioner) → remember each source
+//! partition's latest offset; every `offset.flush.interval.ms`, and at stop, flush the
+//! partitions written to disk and only then store the offsets and call `commit`.
+//!
+//! Sink: a member of group `connect-NAME`; poll → convert → put; every
+//! `offset.flush.interval.ms`, at a rebalance and at stop, ask `pre_commit` which offsets
+//! are safe and commit those.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::Value as Json;
+use tokio_util::sync::CancellationToken;
+use tributary_plugin_abi::data::{Data, Value};
+use tributary_plugin_abi::record::{
+    Header as PluginHeader, OffsetMap, RecordMetadata, SinkRecord, SourceRecord, TimestampType,
+    TopicPartition,
+};
+
+use super::connector_config::{CommonConfig, Tolerance};
+use super::convert::{Converter, HeaderConverter};
+use super::hosts::{SinkRequests, SourceOffsets};
+use super::store::{OffsetStore, Props, State, StatusStore};
+use crate::client::{
+    Client, ConsumerRecord, ConsumerSettings, GroupConsumer, Header, ProducerRecord,
+    ProducerSettings,
+};
+use crate::plugin::ConnectorPlugin;
+
+/// A connector's converters.
+pub struct Converters {
+    pub key: Box<dyn Converter>,
+    pub value: Box<dyn Converter>,
+    pub header: Box<dyn HeaderConverter>,
+}
+
+impl std::fmt::Debug for Converters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Converters")
+    }
+}
+
+/// What status the REST API shows for a connector or task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusView {
+    pub state: State,
+    pub trace: Option<String>,
+    pub worker_id: String,
+    /// Automatic restarts so far since the task last ran cleanly.
+    pub restarts: u32,
+    /// When the next automatic restart is due (ms since the epoch).
+    pub next_restart_ms: Option<i64>,
+}
+
+/// Connector and task statuses: written to the status topic and kept in memory.
+#[derive(Debug)]
+pub struct StatusBoard {
+    store: StatusStore,
+    worker_id: String,
+    /// (connector, None for the connector or Some(task)) → status.
+    map: Mutex<BTreeMap<(String, Option<usize>), StatusView>>,
+}
+
+impl StatusBoard {
+    pub fn new(store: StatusStore, worker_id: String) -> StatusBoard {
+        StatusBoard {
+            store,
+            worker_id,
+            map: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn set(&self, connector: &str, task: Option<usize>, state: State, trace: Option<String>) {
+        self.set_with(connector, task, state, trace, 0, None);
+    }
+
+    pub fn set_with(
+        &self,
+        connector: &str,
+        task: Option<usize>,
+        state: State,
+        trace: Option<String>,
+        restarts: u32,
+        next_restart_ms: Option<i64>,
+    ) {
+        let written = match task {
+            None => self.store.put_connector(connector, state, trace.as_deref()),
+            Some(t) => self.store.put_task(connector, t, state, trace.as_deref()),
+        };
+        if let Err(e) = written {
+            tracing::warn!(connector, ?task, error = %e, "could not write a status record");
+        }
+        lock(&self.map).insert(
+            (connector.to_owned(), task),
+            StatusView {
+                state,
+                trace,
+                worker_id: self.worker_id.clone(),
+                restarts,
+                next_restart_ms,
+            },
+        );
+    }
+
+    pub fn get(&self, connector: &str, task: Option<usize>) -> Option<StatusView> {
+        lock(&self.map).get(&(connector.to_owned(), task)).cloned()
+    }
+
+    /// Every task status of `connector`, by task number.
+    pub fn tasks(&self, connector: &str) -> Vec<(usize, StatusView)> {
+        lock(&self.map)
+            .iter()
+            .filter_map(|((c, t), s)| (c == connector).then_some((*t, s)))
+            .filter_map(|(t, s)| Some((t?, s.clone())))
+            .collect()
+    }
+
+    /// Forget (and tombstone) a connector's statuses; `tasks` is how many it had.
+    pub fn remove(&self, connector: &str, tasks: usize) {
+        if let Err(e) = self.store.delete(connector, tasks) {
+            tracing::warn!(connector, error = %e, "could not write status tombstones");
+        }
+        lock(&self.map).retain(|(c, _), _| c != connector);
+    }
+
+    /// Forget one task's status (the connector now has fewer tasks).
+    pub fn remove_task(&self, connector: &str, task: usize) {
+        lock(&self.map).remove(&(connector.to_owned(), Some(task)));
+    }
+}
+
+/// How a task is told what to do while it runs.
+#[derive(Debug, Default)]
+pub struct TaskControl {
+    pub stop: CancellationToken,
+    pub paused: AtomicBool,
+}
+
+/// Everything a task thread needs.
+#[derive(Debug, Clone)]
+pub struct TaskSpec {
+    pub connector: String,
+    pub task: usize,
+    pub plugin: Arc<ConnectorPlugin>,
+    /// The task config, placeholders resolved.
+    pub config: Props,
+    pub common: CommonConfig,
+    pub converters: Arc<Converters>,
+    pub client: Client,
+    pub offsets: Arc<Mutex<OffsetStore>>,
+    pub statuses: Arc<StatusBoard>,
+    pub flush_interval: Duration,
+    pub producer: ProducerSettings,
+    pub consumer: ConsumerSettings,
+    pub restart: RestartPolicy,
+}
+
+/// Automatic restarts of a failed task.
+#[derive(Clone, Copy, Debug)]
+pub struct RestartPolicy {
+    pub enabled: bool,
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+/// A running task's thread.
+#[derive(Debug)]
+pub struct TaskHandle {
+    pub control: Arc<TaskControl>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TaskHandle {
+    /// Start `spec` on a thread of its own.
+    pub fn spawn(spec: TaskSpec, source: bool) -> std::io::Result<TaskHandle> {
+        let control = Arc::new(TaskControl::default());
+        let c = control.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("task-{}-{}", spec.connector, spec.task))
+            .spawn(move || supervise(spec, c, source))?;
+        Ok(TaskHandle {
+            control,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.control.paused.store(paused, Ordering::Release);
+    }
+
+    /// Tell the task to stop (it commits what it has and stops its plugin instance).
+    pub fn signal_stop(&self) {
+        self.control.stop.cancel();
+    }
+
+    /// Wait until `deadline` for the thread to finish; a task still blocked in its
+    /// plugin after that is abandoned (its thread exits when the call returns, without
+    /// producing or committing anything more). Answers whether it finished.
+    pub fn join_until(&mut self, deadline: Instant) -> bool {
+        let Some(thread) = self.thread.take() else {
+            return true;
+        };
+        while !thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Run a task, restarting it with exponential backoff after failures, until stopped.
+fn supervise(spec: TaskSpec, control: Arc<TaskControl>, source: bool) {
+    let mut attempts = 0u32;
+    loop {
+        let started = Instant::now();
+        let outcome = if source {
+            run_source(&spec, &control)
+        } else {
+            run_sink(&spec, &control)
+        };
+        let trace = match outcome {
+            Ok(()) => return,
+            Err(trace) => trace,
+        };
+        tracing::error!(connector = %spec.connector, task = spec.task, "task failed: {trace}");
+        if control.stop.is_cancelled() {
+            spec.statuses
+                .set(&spec.connector, Some(spec.task), State::Failed, Some(trace));
+            return;
+        }
+        if !spec.restart.enabled {
+            spec.statuses
+                .set(&spec.connector, Some(spec.task), State::Failed, Some(trace));
+            return;
+        }
+        // A task that ran a good while before failing starts its backoff afresh.
+        if started.elapsed() > spec.restart.max * 2 {
+            attempts = 0;
+        }
+        let delay = backoff(spec.restart, attempts);
+        attempts += 1;
+        let next = crate::client::now_ms() + delay.as_millis() as i64;
+        spec.statuses.set_with(
+            &spec.connector,
+            Some(spec.task),
+            State::Failed,
+            Some(format!(
+                "{trace}\n(automatic restart {attempts} in {} ms; set task.restart.enable=false to turn this off)",
+                delay.as_millis()
+            )),
+            attempts,
+            Some(next),
+        );
+        let stopped = spec.client.runtime().block_on(async {
+            tokio::select! {
+                _ = control.stop.cancelled() => true,
+                _ = tokio::time::sleep(delay) => false,
+            }
+        });
+        if stopped {
+            return;
+        }
+        spec.statuses.set_with(
+            &spec.connector,
+            Some(spec.task),
+            State::Restarting,
+            None,
+            attempts,
+            None,
+        );
+    }
+}
+
+fn backoff(policy: RestartPolicy, attempts: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempts.min(20));
+    policy.initial.saturating_mul(factor).min(policy.max)
+}
+
+fn trace_of(e: &dyn std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// One run of a source task: Ok when stopped, Err(trace) when it failed.
+fn run_source(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
+    let mut task = spec.plugin.new_source_task().map_err(|e| trace_of(&e))?;
+    let host = Arc::new(SourceOffsets {
+        connector: spec.connector.clone(),
+        store: spec.offsets.clone(),
+    });
+    task.start(&spec.config, host).map_err(|e| trace_of(&e))?;
+    spec.statuses
+        .set(&spec.connector, Some(spec.task), State::Running, None);
+    let mut pending: BTreeMap<String, (Json, Json)> = BTreeMap::new();
+    let mut written: std::collections::BTreeSet<(String, i32)> = Default::default();
+    let mut last_commit = Instant::now();
+    let mut was_paused = false;
+    let result = (|| -> Result<(), String> {
+        while !control.stop.is_cancelled() {
+            if control.paused.load(Ordering::Acquire) {
+                if !was_paused {
+                    commit_source(spec, &mut task, &mut pending, &mut written)?;
+                    spec.statuses
+                        .set(&spec.connector, Some(spec.task), State::Paused, None);
+                    was_paused = true;
+                }
+                wait_or_stop(spec, control, Duration::from_millis(100));
+                continue;
+            }
+            if was_paused {
+                spec.statuses
+                    .set(&spec.connector, Some(spec.task), State::Running, None);
+                was_paused = false;
+            }
+            let records = task.poll().map_err(|e| trace_of(&e))?;
+            if control.stop.is_cancelled() {
+                // Stopped while polling: the batch is dropped, its offsets not stored.
+                break;
+            }
+            if !records.is_empty() {
+                let (out, kept) = convert_source(spec, &records)?;
+                let positions = spec
+                    .client
+                    .send(&out, &spec.producer)
+                    .map_err(|e| trace_of(&e))?;
+                let mut committed = Vec::with_capacity(records.len());
+                let mut at = positions.iter();
+                for (i, r) in records.iter().enumerate() {
+                    let meta = if kept[i] {
+                        at.next().map(|p| RecordMetadata {
+                            topic: out_topic(&out, &kept, i),
+                            partition: p.partition,
+                            offset: p.offset,
+                            timestamp: Some(p.timestamp),
+                        })
+                    } else {
+                        None
+                    };
+                    if let Some(m) = &meta {
+                        written.insert((m.topic.clone(), m.partition));
+                    }
+                    if !r.source_partition.is_empty() || !r.source_offset.is_empty() {
+                        let p = offset_json(&r.source_partition);
+                        pending.insert(p.to_string(), (p, offset_json(&r.source_offset)));
+                    }
+                    committed.push((r.clone(), meta));
+                }
+                task.commit_records(&committed).map_err(|e| trace_of(&e))?;
+            }
+            if last_commit.elapsed() >= spec.flush_interval {
+                commit_source(spec, &mut task, &mut pending, &mut written)?;
+                last_commit = Instant::now();
+            }
+        }
+        commit_source(spec, &mut task, &mut pending, &mut written)
+    })();
+    let stopped = task.stop();
+    result?;
+    stopped.map_err(|e| trace_of(&e))?;
+    Ok(())
+}
+
+fn out_topic(out: &[ProducerRecord], kept: &[bool], i: usize) -> String {
+    let index = kept[..i].iter().filter(|k| **k).count();
+    out.get(index).map(|r| r.topic.clone()).unwrap_or_default()
+}
+
+/// Flush what was produced, then store the offsets that cover it, then tell the task.
+fn commit_source(
+    spec: &TaskSpec,
+    task: &mut crate::plugin::SourceTask,
+    pending: &mut BTreeMap<String, (Json, Json)>,
+    written: &mut std::collections::BTreeSet<(String, i32)>,
+) -> Result<(), String> {
+    for (topic, partition) in std::mem::take(written) {
+        spec.client
+            .flush(&topic, partition)
+            .map_err(|e| trace_of(&e))?;
+    }
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let entries = std::mem::take(pending)
+        .into_values()
+        .map(|(p, o)| (p, Some(o)))
+        .collect();
+    lock(&spec.offsets)
+        .put(&spec.connector, entries)
+        .map_err(|e| trace_of(&e))?;
+    task.commit().map_err(|e| trace_of(&e))
+}
+
+/// Convert a polled batch; answers the records to produce and, per polled record,
+/// whether it is among them (a record dropped under errors.tolerance=all is not).
+fn convert_source(
+    spec: &TaskSpec,
+    records: &[SourceRecord],
+) -> Result<(Vec<ProducerRecord>, Vec<bool>), String> {
+    let mut out = Vec::with_capacity(records.len());
+    let mut kept = Vec::with_capacity(records.len());
+    for r in records {
+        match convert_one_source(spec, r) {
+            Ok(p) => {
+                out.push(p);
+                kept.push(true);
+            }
+            Err(e) => {
+                if spec.common.tolerance == Tolerance::All {
+                    if spec.common.log_errors {
+                        tracing::warn!(connector = %spec.connector, task = spec.task, topic = %r.topic, "skipping a record that failed conversion: {e}");
+                    }
+                    kept.push(false);
+                } else {
+                    return Err(format!(
+                        "converting a record for topic {}: {e}; set errors.tolerance=all to skip such records",
+                        r.topic
+                    ));
+                }
+            }
+        }
+    }
+    Ok((out, kept))
+}
+
+fn convert_one_source(spec: &TaskSpec, r: &SourceRecord) -> Result<ProducerRecord, String> {
+    let c = &spec.converters;
+    let key = c
+        .key
+        .from_connect(&r.topic, &r.key)
+        .map_err(|e| e.to_string())?;
+    let value = c
+        .value
+        .from_connect(&r.topic, &r.value)
+        .map_err(|e| e.to_string())?;
+    let mut headers = Vec::with_capacity(r.headers.len());
+    for h in &r.headers {
+        let v = c
+            .header
+            .from_connect_header(&r.topic, &h.key, &h.value)
+            .map_err(|e| e.to_string())?;
+        headers.push(Header {
+            key: h.key.clone(),
+            value: v.map(Bytes::from),
+        });
+    }
+    Ok(ProducerRecord {
+        topic: r.topic.clone(),
+        partition: r.partition,
+        key: key.map(Bytes::from),
+        value: value.map(Bytes::from),
+        headers,
+        timestamp: r.timestamp,
+    })
+}
+
+/// A source partition or offset map as JSON (primitive values only, as Kafka requires).
+pub fn offset_json(map: &OffsetMap) -> Json {
+    Json::Object(
+        map.iter()
+            .map(|(k, v)| (k.clone(), value_json(v)))
+            .collect(),
+    )
+}
+
+fn value_json(v: &Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Boolean(b) => Json::Bool(*b),
+        Value::Int8(n) => (*n).into(),
+        Value::Int16(n) => (*n).into(),
+        Value::Int32(n) => (*n).into(),
+        Value::Int64(n) => (*n).into(),
+        Value::Float32(f) => {
+            serde_json::Number::from_f64(f64::from(*f)).map_or(Json::Null, Json::Number)
+        }
+        Value::Float64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        Value::String(s) => Json::String(s.clone()),
+        other => Json::String(format!("{other:?}")),
+    }
+}
+
+/// A stored offset map back in the data model (integers as int64, as Kafka reads them).
+pub fn offset_map(json: &Json) -> Option<OffsetMap> {
+    let obj = json.as_object()?;
+    Some(
+        obj.iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Json::Null => Value::Null,
+                    Json::Bool(b) => Value::Boolean(*b),
+                    Json::Number(n) => match n.as_i64() {
+                        Some(i) => Value::Int64(i),
+                        None => Value::Float64(n.as_f64().unwrap_or(0.0)),
+                    },
+                    Json::String(s) => Value::String(s.clone()),
+                    other => Value::String(other.to_string()),
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+    )
+}
+
+fn wait_or_stop(spec: &TaskSpec, control: &TaskControl, d: Duration) {
+    spec.client.runtime().block_on(async {
+        tokio::select! {
+            _ = control.stop.cancelled() => {}
+            _ = tokio::time::sleep(d) => {}
+        }
+    });
+}
+
+/// One run of a sink task: Ok when stopped, Err(trace) when it failed.
+fn run_sink(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
+    let subscription = spec.common.subscription().map_err(|e| trace_of(&e))?;
+    let mut consumer = GroupConsumer::new(
+        spec.client.clone(),
+        format!("connect-{}", spec.connector),
+        format!("connector-consumer-{}-{}", spec.connector, spec.task),
+        subscription,
+        spec.consumer.clone(),
+    );
+    // Stopping the task wakes a consumer blocked in a join or a poll.
+    let stopper = consumer.stopper();
+    let stop = control.stop.clone();
+    spec.client.runtime().spawn(async move {
+        stop.cancelled().await;
+        stopper.cancel();
+    });
+    let mut task = spec.plugin.new_sink_task().map_err(|e| trace_of(&e))?;
+    let requests = Arc::new(SinkRequests::default());
+    task.start(&spec.config, requests.clone())
+        .map_err(|e| trace_of(&e))?;
+    spec.statuses
+        .set(&spec.connector, Some(spec.task), State::Running, None);
+    // Next offset to consume per partition, as delivered to put.
+    let mut consumed: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    let mut last_commit = Instant::now();
+    let mut was_paused = false;
+    let result = (|| -> Result<(), String> {
+        while !control.stop.is_cancelled() {
+            let paused = control.paused.load(Ordering::Acquire);
+            if paused != was_paused {
+                let all = consumer.assignment().to_vec();
+                if paused {
+                    consumer.pause(&all);
+                    spec.statuses
+                        .set(&spec.connector, Some(spec.task), State::Paused, None);
+                } else {
+                    consumer.resume(&all);
+                    spec.statuses
+                        .set(&spec.connector, Some(spec.task), State::Running, None);
+                }
+                was_paused = paused;
+            }
+            let polled = consumer
+                .poll(Duration::from_millis(500))
+                .map_err(|e| trace_of(&e))?;
+            if !polled.revoked.is_empty() {
+                commit_sink(spec, &mut task, &consumer, &mut consumed)?;
+                let revoked: Vec<TopicPartition> = polled
+                    .revoked
+                    .iter()
+                    .map(|(t, p)| TopicPartition::new(t.clone(), *p))
+                    .collect();
+                task.close(&revoked).map_err(|e| trace_of(&e))?;
+                consumed.retain(|tp, _| !polled.revoked.contains(tp));
+            }
+            if !polled.assigned.is_empty() {
+                if paused {
+                    consumer.pause(&polled.assigned);
+                }
+                let assigned: Vec<TopicPartition> = polled
+                    .assigned
+                    .iter()
+                    .map(|(t, p)| TopicPartition::new(t.clone(), *p))
+                    .collect();
+                requests.set_assignment(assigned.clone());
+                task.open(&assigned).map_err(|e| trace_of(&e))?;
+            }
+            if !polled.records.is_empty() {
+                let batch = convert_sink(spec, &polled.records)?;
+                for r in &polled.records {
+                    consumed.insert((r.topic.clone(), r.partition), r.offset + 1);
+                }
+                if !batch.is_empty() {
+                    put_with_retry(spec, control, &mut task, &batch)?;
+                }
+            }
+            let asked = requests.drain();
+            let tps = |v: &[TopicPartition]| -> Vec<(String, i32)> {
+                v.iter()
+                    .map(|tp| (tp.topic.clone(), tp.partition))
+                    .collect()
+            };
+            consumer.pause(&tps(&asked.pause));
+            consumer.resume(&tps(&asked.resume));
+            for (tp, offset) in asked.offsets {
+                consumer.seek((tp.topic.clone(), tp.partition), offset);
+                consumed.insert((tp.topic, tp.partition), offset);
+            }
+            if asked.commit || last_commit.elapsed() >= spec.flush_interval {
+                commit_sink(spec, &mut task, &consumer, &mut consumed)?;
+                last_commit = Instant::now();
+            }
+        }
+        commit_sink(spec, &mut task, &consumer, &mut consumed)?;
+        let all: Vec<TopicPartition> = consumer
+            .assignment()
+            .iter()
+            .map(|(t, p)| TopicPartition::new(t.clone(), *p))
+            .collect();
+        task.close(&all).map_err(|e| trace_of(&e))
+    })();
+    let stopped = task.stop();
+    consumer.close();
+    result?;
+    stopped.map_err(|e| trace_of(&e))?;
+    Ok(())
+}
+
+/// put, retrying retriable failures with backoff.
+fn put_with_retry(
+    spec: &TaskSpec,
+    control: &TaskControl,
+    task: &mut crate::plugin::SinkTask,
+    batch: &[SinkRecord],
+) -> Result<(), String> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match task.put(batch) {
+            Ok(()) => return Ok(()),
+            // As Kafka Connect does, a retriable failure of put redelivers the same
+            // batch until it succeeds or the task is stopped.
+            Err(e) if e.is_retriable() && !control.stop.is_cancelled() => {
+                tracing::warn!(connector = %spec.connector, task = spec.task, "put failed, retrying in {} ms: {e}", delay.as_millis());
+                wait_or_stop(spec, control, delay);
+                delay = (delay * 2).min(spec.common.retry_delay_max.max(Duration::from_millis(1)));
+            }
+            Err(e) => return Err(trace_of(&e)),
+        }
+    }
+}
+
+/// Ask the task which offsets are safe, then commit those.
+fn commit_sink(
+    spec: &TaskSpec,
+    task: &mut crate::plugin::SinkTask,
+    consumer: &GroupConsumer,
+    consumed: &mut BTreeMap<(String, i32), i64>,
+) -> Result<(), String> {
+    if consumed.is_empty() {
+        return Ok(());
+    }
+    let offsets = consumed
+        .iter()
+        .map(|((t, p), o)| (TopicPartition::new(t.clone(), *p), *o))
+        .collect();
+    let safe = task.pre_commit(&offsets).map_err(|e| trace_of(&e))?;
+    let commit: BTreeMap<(String, i32), i64> = safe
+        .into_iter()
+        .filter(|(tp, _)| {
+            consumer
+                .assignment()
+                .contains(&(tp.topic.clone(), tp.partition))
+        })
+        .map(|(tp, o)| ((tp.topic, tp.partition), o))
+        .collect();
+    if let Err(e) = consumer.commit(&commit) {
+        // A commit lost to a rebalance is retried by the next owner from its last
+        // committed offset: duplicates, never loss.
+        tracing::warn!(connector = %spec.connector, task = spec.task, "offset commit failed: {e}");
+    }
+    Ok(())
+}
+
+fn convert_sink(spec: &TaskSpec, records: &[ConsumerRecord]) -> Result<Vec<SinkRecord>, String> {
+    let mut out = Vec::with_capacity(records.len());
+    for r in records {
+        match convert_one_sink(spec, r) {
+            Ok(s) => out.push(s),
+            Err(e) => {
+                if spec.common.tolerance == Tolerance::All {
+                    if spec.common.log_errors {
+                        tracing::warn!(connector = %spec.connector, task = spec.task, topic = %r.topic, partition = r.partition, offset = r.offset, "skipping a record that failed conversion: {e}");
+                    }
+                } else {
+                    return Err(format!(
+                        "converting the record at {}-{} offset {}: {e}; check key.converter/value.converter, or set errors.tolerance=all to skip such records",
+                        r.topic, r.partition, r.offset
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn convert_one_sink(spec: &TaskSpec, r: &ConsumerRecord) -> Result<SinkRecord, String> {
+    let c = &spec.converters;
+    let key: Data = c
+        .key
+        .to_connect(&r.topic, r.key.as_deref())
+        .map_err(|e| e.to_string())?;
+    let value: Data = c
+        .value
+        .to_connect(&r.topic, r.value.as_deref())
+        .map_err(|e| e.to_string())?;
+    let mut headers = Vec::with_capacity(r.headers.len());
+    for h in &r.headers {
+        headers.push(PluginHeader {
+            key: h.key.clone(),
+            value: c
+                .header
+                .to_connect_header(&r.topic, &h.key, h.value.as_deref())
+                .map_err(|e| e.to_string())?,
+        });
+    }
+    Ok(SinkRecord {
+        topic: r.topic.clone(),
+        partition: r.partition,
+        offset: r.offset,
+        key,
+        value,
+        timestamp: Some(r.timestamp),
+        timestamp_type: if r.log_append_time {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        },
+        headers,
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
