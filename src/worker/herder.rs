@@ -697,6 +697,7 @@ impl Herder {
             Some("org.apache.kafka.connect.storage.SimpleHeaderConverter"),
         )?;
         Ok(Converters {
+            classes: [k.clone(), v.clone(), h.clone()],
             key: convert::converter(&k, &kc, true).map_err(|e| bad("key.converter", e))?,
             value: convert::converter(&v, &vc, false).map_err(|e| bad("value.converter", e))?,
             header: convert::header_converter(&h, &hc).map_err(|e| bad("header.converter", e))?,

@@ -35,8 +35,10 @@ use crate::client::{
 };
 use crate::plugin::ConnectorPlugin;
 
-/// A connector's converters.
+/// A connector's converters, with the class names they were built from.
 pub struct Converters {
+    /// (key, value, header) converter class names, for error reports.
+    pub classes: [String; 3],
     pub key: Box<dyn Converter>,
     pub value: Box<dyn Converter>,
     pub header: Box<dyn HeaderConverter>,
@@ -161,6 +163,17 @@ pub struct TaskSpec {
     pub producer: ProducerSettings,
     pub consumer: ConsumerSettings,
     pub restart: RestartPolicy,
+}
+
+impl TaskSpec {
+    fn converter_class(&self, stage: Stage) -> String {
+        let i = match stage {
+            Stage::KeyConverter => 0,
+            Stage::ValueConverter => 1,
+            Stage::HeaderConverter => 2,
+        };
+        self.converters.classes[i].clone()
+    }
 }
 
 /// Automatic restarts of a failed task.
@@ -415,40 +428,69 @@ fn convert_source(
                 out.push(p);
                 kept.push(true);
             }
-            Err(e) => {
-                if spec.common.tolerance == Tolerance::All {
-                    if spec.common.log_errors {
-                        tracing::warn!(connector = %spec.connector, task = spec.task, topic = %r.topic, "skipping a record that failed conversion: {e}");
-                    }
-                    kept.push(false);
-                } else {
-                    return Err(format!(
-                        "converting a record for topic {}: {e}; set errors.tolerance=all to skip such records",
-                        r.topic
-                    ));
-                }
+            Err(failure) => {
+                let context = format!("a record for topic {}", r.topic);
+                report_failure(spec, &failure, &context, || {
+                    dlq_record_from_source(spec, r, &failure)
+                })?;
+                kept.push(false);
             }
         }
     }
     Ok((out, kept))
 }
 
-fn convert_one_source(spec: &TaskSpec, r: &SourceRecord) -> Result<ProducerRecord, String> {
+/// A source record for the DLQ (beyond Kafka Connect, which has no source DLQ): key and
+/// value as schemaless JSON of the Connect data the configured converter could not
+/// convert, the original topic in `__connect.errors.topic`, the error headers if enabled.
+fn dlq_record_from_source(
+    spec: &TaskSpec,
+    r: &SourceRecord,
+    failure: &Failure,
+) -> Option<ProducerRecord> {
+    let config = [("schemas.enable".to_owned(), "false".to_owned())].into();
+    let json = super::convert::converter(
+        "org.apache.kafka.connect.json.JsonConverter",
+        &config,
+        false,
+    )
+    .ok()?;
+    let key = json.from_connect(&r.topic, &r.key).ok().flatten();
+    let value = json.from_connect(&r.topic, &r.value).ok().flatten();
+    let mut headers = Vec::new();
+    if spec.common.dlq_context_headers {
+        headers.push(Header {
+            key: "__connect.errors.topic".to_owned(),
+            value: Some(Bytes::from(r.topic.clone())),
+        });
+        headers.extend(error_headers(spec, failure, None));
+    }
+    Some(ProducerRecord {
+        topic: String::new(),
+        partition: None,
+        key: key.map(Bytes::from),
+        value: value.map(Bytes::from),
+        headers,
+        timestamp: r.timestamp,
+    })
+}
+
+fn convert_one_source(spec: &TaskSpec, r: &SourceRecord) -> Result<ProducerRecord, Failure> {
     let c = &spec.converters;
     let key = c
         .key
         .from_connect(&r.topic, &r.key)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::new(Stage::KeyConverter, &e))?;
     let value = c
         .value
         .from_connect(&r.topic, &r.value)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::new(Stage::ValueConverter, &e))?;
     let mut headers = Vec::with_capacity(r.headers.len());
     for h in &r.headers {
         let v = c
             .header
             .from_connect_header(&r.topic, &h.key, &h.value)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failure::new(Stage::HeaderConverter, &e))?;
         headers.push(Header {
             key: h.key.clone(),
             value: v.map(Bytes::from),
@@ -690,33 +732,164 @@ fn convert_sink(spec: &TaskSpec, records: &[ConsumerRecord]) -> Result<Vec<SinkR
     for r in records {
         match convert_one_sink(spec, r) {
             Ok(s) => out.push(s),
-            Err(e) => {
-                if spec.common.tolerance == Tolerance::All {
-                    if spec.common.log_errors {
-                        tracing::warn!(connector = %spec.connector, task = spec.task, topic = %r.topic, partition = r.partition, offset = r.offset, "skipping a record that failed conversion: {e}");
-                    }
-                } else {
-                    return Err(format!(
-                        "converting the record at {}-{} offset {}: {e}; check key.converter/value.converter, or set errors.tolerance=all to skip such records",
-                        r.topic, r.partition, r.offset
-                    ));
-                }
+            Err(failure) => {
+                let context = format!(
+                    "the record at {}-{} offset {}",
+                    r.topic, r.partition, r.offset
+                );
+                report_failure(spec, &failure, &context, || {
+                    Some(dlq_record_from_sink(spec, r, &failure))
+                })?;
             }
         }
     }
     Ok(out)
 }
 
-fn convert_one_sink(spec: &TaskSpec, r: &ConsumerRecord) -> Result<SinkRecord, String> {
+/// Where in the pipeline a record failed (Kafka Connect's `Stage` names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    KeyConverter,
+    ValueConverter,
+    HeaderConverter,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::KeyConverter => "KEY_CONVERTER",
+            Stage::ValueConverter => "VALUE_CONVERTER",
+            Stage::HeaderConverter => "HEADER_CONVERTER",
+        }
+    }
+}
+
+/// A record's failure in one stage.
+#[derive(Debug)]
+pub struct Failure {
+    stage: Stage,
+    message: String,
+}
+
+impl Failure {
+    fn new(stage: Stage, e: &dyn std::fmt::Display) -> Failure {
+        Failure {
+            stage,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Apply `errors.tolerance`, `errors.log.*` and the dead letter queue to a failed
+/// record: with tolerance `none` the task fails (the error says how to tolerate it);
+/// with `all` the record is skipped, logged if asked, and sent to the DLQ if one is set.
+fn report_failure(
+    spec: &TaskSpec,
+    failure: &Failure,
+    context: &str,
+    dlq_record: impl FnOnce() -> Option<ProducerRecord>,
+) -> Result<(), String> {
+    if spec.common.tolerance == Tolerance::None {
+        return Err(format!(
+            "{} failed on {context}: {}; set errors.tolerance=all to skip such records \
+             (and errors.deadletterqueue.topic.name to keep them)",
+            failure.stage.as_str(),
+            failure.message
+        ));
+    }
+    if spec.common.log_errors {
+        tracing::warn!(
+            connector = %spec.connector, task = spec.task, stage = failure.stage.as_str(),
+            "skipping {context}: {}", failure.message
+        );
+    }
+    if let Some(topic) = &spec.common.dlq_topic
+        && let Some(mut record) = dlq_record()
+    {
+        record.topic = topic.clone();
+        record.partition = None;
+        spec.client
+            .send(std::slice::from_ref(&record), &spec.producer)
+            .map_err(|e| format!("writing to the dead letter queue {topic}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The `__connect.errors.*` headers Kafka Connect's DLQ reporter adds (values as
+/// UTF-8 strings, as Kafka writes them).
+fn error_headers(
+    spec: &TaskSpec,
+    failure: &Failure,
+    origin: Option<(&str, i32, i64)>,
+) -> Vec<Header> {
+    let text = |k: &str, v: String| Header {
+        key: k.to_owned(),
+        value: Some(Bytes::from(v)),
+    };
+    let mut h = Vec::new();
+    if let Some((topic, partition, offset)) = origin {
+        h.push(text("__connect.errors.topic", topic.to_owned()));
+        h.push(text("__connect.errors.partition", partition.to_string()));
+        h.push(text("__connect.errors.offset", offset.to_string()));
+    }
+    h.push(text(
+        "__connect.errors.connector.name",
+        spec.connector.clone(),
+    ));
+    h.push(text("__connect.errors.task.id", spec.task.to_string()));
+    h.push(text(
+        "__connect.errors.stage",
+        failure.stage.as_str().to_owned(),
+    ));
+    h.push(text(
+        "__connect.errors.class.name",
+        spec.converter_class(failure.stage),
+    ));
+    h.push(text(
+        "__connect.errors.exception.class.name",
+        "org.apache.kafka.connect.errors.DataException".to_owned(),
+    ));
+    h.push(text(
+        "__connect.errors.exception.message",
+        failure.message.clone(),
+    ));
+    h.push(text(
+        "__connect.errors.exception.stacktrace",
+        failure.message.clone(),
+    ));
+    h
+}
+
+/// A sink record for the DLQ: the original bytes, with the error headers if enabled.
+fn dlq_record_from_sink(spec: &TaskSpec, r: &ConsumerRecord, failure: &Failure) -> ProducerRecord {
+    let mut headers = r.headers.clone();
+    if spec.common.dlq_context_headers {
+        headers.extend(error_headers(
+            spec,
+            failure,
+            Some((&r.topic, r.partition, r.offset)),
+        ));
+    }
+    ProducerRecord {
+        topic: String::new(),
+        partition: None,
+        key: r.key.clone(),
+        value: r.value.clone(),
+        headers,
+        timestamp: Some(r.timestamp),
+    }
+}
+
+fn convert_one_sink(spec: &TaskSpec, r: &ConsumerRecord) -> Result<SinkRecord, Failure> {
     let c = &spec.converters;
     let key: Data = c
         .key
         .to_connect(&r.topic, r.key.as_deref())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::new(Stage::KeyConverter, &e))?;
     let value: Data = c
         .value
         .to_connect(&r.topic, r.value.as_deref())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::new(Stage::ValueConverter, &e))?;
     let mut headers = Vec::with_capacity(r.headers.len());
     for h in &r.headers {
         headers.push(PluginHeader {
@@ -724,7 +897,7 @@ fn convert_one_sink(spec: &TaskSpec, r: &ConsumerRecord) -> Result<SinkRecord, S
             value: c
                 .header
                 .to_connect_header(&r.topic, &h.key, h.value.as_deref())
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| Failure::new(Stage::HeaderConverter, &e))?,
         });
     }
     Ok(SinkRecord {

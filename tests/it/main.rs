@@ -19,3 +19,4 @@ mod log_model;
 mod recovery;
 mod standalone;
 mod support;
+mod worker;

@@ -17,7 +17,7 @@ const TRANSFER_DEADLINE: Duration = Duration::from_secs(240);
 
 /// The file connector plugin, built once into a target directory of its own (a nested
 /// cargo must not wait on the lock of the build running these tests).
-fn file_plugin_dir() -> &'static Path {
+pub(crate) fn file_plugin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let exe = std::env::current_exe().unwrap();

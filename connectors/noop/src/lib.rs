@@ -16,6 +16,7 @@
 //! and `noop.start.offset` make a sink task pause, resume, request commits and move its
 //! consumer position.
 
+pub mod bench;
 pub mod config;
 pub mod context;
 pub mod sink;

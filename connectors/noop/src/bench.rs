@@ -1,0 +1,228 @@
+//! The in-process reference of `tributary bench plugin`: the same task code the plugin
+//! runs, called directly through the SDK traits, with no boundary in between.
+//!
+//! The benchmark measures records crossing the plugin boundary (the worker polls the
+//! source task and puts into the sink task through the C ABI, every batch encoded and
+//! decoded) against what the same connectors cost without it. The worker cannot link a
+//! connector (it depends only on the ABI crate), so the reference lives here and the
+//! benchmark reaches it through one extra exported symbol, [`tributary_noop_bench`],
+//! called once per measurement: the loop it runs never crosses the boundary.
+//!
+//! The loops do what the benchmark's host side does around its plugin calls, record for
+//! record: the source loop polls and reads each record's value (as the worker's converter
+//! would), the sink loop builds each batch of sink records (as the worker builds them from
+//! consumed records) and hands it to `put`, and the pipeline loop does both, moving each
+//! polled value into a sink record.
+//!
+//! This is a private contract between this crate and `src/bench/plugin.rs` of the
+//! worker, not part of the plugin ABI: a library without the symbol simply has no
+//! reference to offer.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use tributary_plugin_sdk::{
+    Data, RawConfig, SinkRecord, SinkTask, SourceRecord, SourceTask, TopicPartition, Value,
+};
+
+use crate::config::{RECORD_BYTES, RECORDS_PER_POLL, TOPIC};
+use crate::{NoopSinkTask, NoopSourceTask};
+
+/// The exported symbol's name (NUL-terminated, for `dlsym`).
+pub const SYMBOL: &[u8] = b"tributary_noop_bench\0";
+
+/// Which loop [`tributary_noop_bench`] runs.
+pub mod mode {
+    /// `SourceTask::poll` until `records` records were polled.
+    pub const SOURCE: u32 = 0;
+    /// `SinkTask::put` of freshly built batches until `records` records were put.
+    pub const SINK: u32 = 1;
+    /// Poll the source, turn each batch into sink records, put them into the sink.
+    pub const PIPELINE: u32 = 2;
+}
+
+/// What one measurement did. `#[repr(C)]`: it is written across the library boundary.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BenchOutcome {
+    /// Records polled or put.
+    pub records: u64,
+    /// Value bytes seen (a checksum of sorts: the caller checks it against its own loop).
+    pub value_bytes: u64,
+    /// Nanoseconds the loop took (task start and stop excluded).
+    pub nanos: u64,
+    /// 0: done; 1: the task failed or panicked (nothing else is filled in).
+    pub failed: u32,
+}
+
+/// The topic every record is for.
+pub const BENCH_TOPIC: &str = "noop-bench";
+
+/// The value of a record as the benchmark's host reads it: its length, 0 for anything
+/// that is not bytes.
+pub fn value_len(value: &Data) -> u64 {
+    match &value.value {
+        Value::Bytes(b) => b.len() as u64,
+        _ => 0,
+    }
+}
+
+/// A batch of sink records as the worker hands one to `put`: `n` records of
+/// `record_bytes`-byte values for partition 0 of [`BENCH_TOPIC`], offsets from `offset`.
+pub fn sink_batch(offset: i64, n: usize, record_bytes: usize) -> Vec<SinkRecord> {
+    (0..n)
+        .map(|i| {
+            let o = offset + i as i64;
+            let mut value = vec![o as u8; record_bytes];
+            let head = record_bytes.min(8);
+            value[..head].copy_from_slice(&o.to_le_bytes()[..head]);
+            SinkRecord::new(BENCH_TOPIC, 0, o, Data::bytes(value))
+        })
+        .collect()
+}
+
+/// A polled source record as the worker turns it into a sink record after a round trip
+/// through a topic: the same value at the next offset.
+pub fn to_sink(record: SourceRecord, offset: i64) -> SinkRecord {
+    SinkRecord::new(record.topic, 0, offset, record.value)
+}
+
+/// The source task config of the benchmark.
+pub fn source_config(record_bytes: usize, batch: usize) -> RawConfig {
+    [
+        (TOPIC, BENCH_TOPIC.to_owned()),
+        (RECORDS_PER_POLL, batch.to_string()),
+        (RECORD_BYTES, record_bytes.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Run one reference loop: `mode` (see [`mode`]), values of `record_bytes` bytes, batches
+/// of `batch` records, until at least `records` records; the outcome is written to `out`.
+///
+/// # Safety
+///
+/// `out` must be null (nothing is written) or point to a writable [`BenchOutcome`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tributary_noop_bench(
+    mode: u32,
+    record_bytes: u32,
+    batch: u32,
+    records: u64,
+    out: *mut BenchOutcome,
+) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        run(mode, record_bytes as usize, batch as usize, records)
+    }))
+    .ok()
+    .flatten()
+    .unwrap_or(BenchOutcome {
+        failed: 1,
+        ..BenchOutcome::default()
+    });
+    if !out.is_null() {
+        // SAFETY: non-null, writable per the caller.
+        unsafe { out.write(outcome) };
+    }
+}
+
+/// The loops; `None` if a task failed or the arguments make no sense.
+pub fn run(mode: u32, record_bytes: usize, batch: usize, records: u64) -> Option<BenchOutcome> {
+    if batch == 0 || record_bytes < 8 {
+        return None;
+    }
+    let mut source = NoopSourceTask::default();
+    let mut sink = NoopSinkTask::default();
+    if mode != mode::SINK {
+        SourceTask::start(&mut source, source_config(record_bytes, batch)).ok()?;
+    }
+    if mode != mode::SOURCE {
+        SinkTask::start(&mut sink, RawConfig::new()).ok()?;
+        SinkTask::open(&mut sink, &[TopicPartition::new(BENCH_TOPIC, 0)]).ok()?;
+    }
+    let (mut done, mut value_bytes) = (0u64, 0u64);
+    let start = Instant::now();
+    match mode {
+        mode::SOURCE => {
+            while done < records {
+                let polled = SourceTask::poll(&mut source).ok()?;
+                done += polled.len() as u64;
+                value_bytes += polled.iter().map(|r| value_len(&r.value)).sum::<u64>();
+            }
+        }
+        mode::SINK => {
+            while done < records {
+                let b = sink_batch(done as i64, batch, record_bytes);
+                done += b.len() as u64;
+                value_bytes += b.iter().map(|r| value_len(&r.value)).sum::<u64>();
+                SinkTask::put(&mut sink, b).ok()?;
+            }
+        }
+        mode::PIPELINE => {
+            while done < records {
+                let polled = SourceTask::poll(&mut source).ok()?;
+                let b: Vec<SinkRecord> = polled
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| to_sink(r, done as i64 + i as i64))
+                    .collect();
+                done += b.len() as u64;
+                value_bytes += b.iter().map(|r| value_len(&r.value)).sum::<u64>();
+                SinkTask::put(&mut sink, b).ok()?;
+            }
+        }
+        _ => return None,
+    }
+    let nanos = start.elapsed().as_nanos() as u64;
+    if mode != mode::SINK {
+        SourceTask::stop(&mut source).ok()?;
+    }
+    if mode != mode::SOURCE {
+        if sink.records != done || sink.bytes != value_bytes {
+            return None;
+        }
+        SinkTask::stop(&mut sink).ok()?;
+    }
+    Some(BenchOutcome {
+        records: done,
+        value_bytes,
+        nanos,
+        failed: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_loop_counts_what_it_moved() {
+        for m in [mode::SOURCE, mode::SINK, mode::PIPELINE] {
+            let mut out = BenchOutcome::default();
+            // SAFETY: `out` is writable.
+            unsafe { tributary_noop_bench(m, 100, 7, 20, &mut out) };
+            assert_eq!(out.failed, 0, "mode {m}");
+            assert_eq!((out.records, out.value_bytes), (21, 2100), "mode {m}");
+        }
+        let mut out = BenchOutcome::default();
+        // SAFETY: as above.
+        unsafe { tributary_noop_bench(9, 100, 7, 20, &mut out) };
+        assert_eq!(out.failed, 1, "an unknown mode is a failure, not a panic");
+        // SAFETY: null is allowed.
+        unsafe { tributary_noop_bench(mode::SOURCE, 100, 7, 20, std::ptr::null_mut()) };
+    }
+
+    #[test]
+    fn sink_batches_number_their_records() {
+        let b = sink_batch(40, 3, 10);
+        assert_eq!(b.len(), 3);
+        assert_eq!(b[2].offset, 42);
+        let Value::Bytes(v) = &b[2].value.value else {
+            panic!("{:?}", b[2])
+        };
+        assert_eq!(v.len(), 10);
+        assert_eq!(v[..8], 42i64.to_le_bytes());
+    }
+}
