@@ -20,4 +20,5 @@ pub mod log;
 pub mod plugin;
 pub mod properties;
 pub mod protocol;
+pub mod rest;
 pub mod worker;

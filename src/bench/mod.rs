@@ -4,6 +4,8 @@
 pub mod disk;
 mod latency;
 pub mod log;
+pub mod pipeline;
+pub mod plugin;
 pub mod produce;
 
 use std::path::{Path, PathBuf};

@@ -630,6 +630,10 @@ fn remove_stale_partition_dirs(
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();
+        // Hidden directories belong to others (the worker's `.plugin-cache`).
+        if name.starts_with('.') {
+            continue;
+        }
         if name.ends_with(DELETE_SUFFIX) {
             std::fs::remove_dir_all(&path).map_err(|e| BrokerError::io(&path, e))?;
             continue;

@@ -57,6 +57,10 @@ enum BenchCommand {
     Log(crate::bench::log::LogBenchArgs),
     /// Produce and consume with kcat over loopback beside librdkafka's mock broker; latency.
     Produce(crate::bench::produce::ProduceBenchArgs),
+    /// The worker end to end: DataGen → log → FileStreamSink, on disk and CPU-only.
+    Pipeline(crate::bench::pipeline::PipelineBenchArgs),
+    /// Records through the noop plugin's source and sink tasks beside the same code in-process.
+    Plugin(crate::bench::plugin::PluginBenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +142,12 @@ pub fn main() -> ExitCode {
         Command::Bench {
             which: BenchCommand::Produce(args),
         } => crate::bench::produce::run(&args),
+        Command::Bench {
+            which: BenchCommand::Pipeline(args),
+        } => crate::bench::pipeline::run(&args),
+        Command::Bench {
+            which: BenchCommand::Plugin(args),
+        } => crate::bench::plugin::run(&args),
         Command::Debug {
             which: DebugCommand::CrashWriter(args),
         } => crate::debug::crash_writer(&args),

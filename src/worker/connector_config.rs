@@ -106,6 +106,137 @@ pub struct CommonConfig {
     /// Sinks: `topics` (a list) or `topics.regex`.
     pub topics: Vec<String>,
     pub topics_regex: Option<String>,
+    /// Sources: `topic.creation.*` (KIP-158), when the connector sets the default
+    /// group's `partitions` and `replication.factor`.
+    pub topic_creation: Option<TopicCreation>,
+}
+
+/// How a source connector's topics are created (KIP-158).
+#[derive(Clone, Debug)]
+pub struct TopicCreation {
+    /// The groups of `topic.creation.groups`, in order, then `default`.
+    pub groups: Vec<TopicGroup>,
+}
+
+/// One `topic.creation.GROUP.*` group.
+#[derive(Clone, Debug)]
+pub struct TopicGroup {
+    pub name: String,
+    pub include: Vec<regex::Regex>,
+    pub exclude: Vec<regex::Regex>,
+    /// `partitions`; -1 or unset: the broker's default.
+    pub partitions: Option<i32>,
+    /// Every other `topic.creation.GROUP.KEY`: topic configs (cleanup.policy, ...).
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicCreation {
+    /// The group whose include matches `topic` and whose exclude does not (the
+    /// default group matches every topic).
+    pub fn group_for(&self, topic: &str) -> &TopicGroup {
+        let full = |re: &regex::Regex| {
+            re.find(topic)
+                .is_some_and(|m| m.start() == 0 && m.end() == topic.len())
+        };
+        self.groups
+            .iter()
+            .find(|g| {
+                (g.name == "default" || g.include.iter().any(full)) && !g.exclude.iter().any(full)
+            })
+            .unwrap_or_else(|| &self.groups[self.groups.len() - 1])
+    }
+
+    fn parse(name: &str, config: &Props) -> Result<Option<TopicCreation>, WorkerError> {
+        let bad = |key: String, reason: String| WorkerError::ConnectorConfig {
+            connector: name.to_owned(),
+            key,
+            reason,
+        };
+        let get = |k: &str| config.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let default_set = get("topic.creation.default.partitions").is_some()
+            || get("topic.creation.default.replication.factor").is_some();
+        if !default_set {
+            return Ok(None);
+        }
+        let mut names: Vec<String> = get("topic.creation.groups")
+            .map(|v| {
+                v.split(',')
+                    .map(|g| g.trim().to_owned())
+                    .filter(|g| !g.is_empty() && g != "default")
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.push("default".into());
+        let mut groups = Vec::new();
+        for g in names {
+            let prefix = format!("topic.creation.{g}.");
+            let regexes = |key: &str| -> Result<Vec<regex::Regex>, WorkerError> {
+                let k = format!("{prefix}{key}");
+                get(&k)
+                    .map(|v| {
+                        v.split(',')
+                            .map(str::trim)
+                            .filter(|r| !r.is_empty())
+                            .map(|r| {
+                                regex::Regex::new(r).map_err(|e| {
+                                    bad(
+                                        k.clone(),
+                                        format!("{r:?} is not a valid regular expression: {e}"),
+                                    )
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or(Ok(Vec::new()))
+            };
+            let include = regexes("include")?;
+            if g != "default" && include.is_empty() {
+                return Err(bad(
+                    format!("{prefix}include"),
+                    format!("group {g} is listed in topic.creation.groups but includes no topics"),
+                ));
+            }
+            let exclude = regexes("exclude")?;
+            let partitions = match get(&format!("{prefix}partitions")) {
+                None => None,
+                Some(v) => match v.parse::<i32>() {
+                    Ok(-1) => None,
+                    Ok(n) if n >= 1 => Some(n),
+                    _ => {
+                        return Err(bad(
+                            format!("{prefix}partitions"),
+                            format!("{v:?}: expected a partition count >= 1 or -1"),
+                        ));
+                    }
+                },
+            };
+            if let Some(v) = get(&format!("{prefix}replication.factor"))
+                && !matches!(v.parse::<i32>(), Ok(-1) | Ok(1..))
+            {
+                return Err(bad(
+                    format!("{prefix}replication.factor"),
+                    format!("{v:?}: expected a replication factor >= 1 or -1"),
+                ));
+            }
+            let configs = with_prefix(config, &prefix)
+                .into_iter()
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "include" | "exclude" | "partitions" | "replication.factor"
+                    )
+                })
+                .collect();
+            groups.push(TopicGroup {
+                name: g,
+                include,
+                exclude,
+                partitions,
+                configs,
+            });
+        }
+        Ok(Some(TopicCreation { groups }))
+    }
 }
 
 impl CommonConfig {
@@ -187,6 +318,7 @@ impl CommonConfig {
             dlq_context_headers: boolean("errors.deadletterqueue.context.headers.enable")?,
             topics,
             topics_regex,
+            topic_creation: TopicCreation::parse(name, config)?,
         })
     }
 
@@ -303,5 +435,42 @@ mod tests {
                 .contains("mutually exclusive")
         );
         assert!(CommonConfig::parse("n", &props(&[])).is_err());
+
+        // topic.creation: groups in order, default last; other keys are topic configs.
+        let c = CommonConfig::parse(
+            "n",
+            &props(&[
+                ("connector.class", "X"),
+                ("topic.creation.groups", "compacted"),
+                ("topic.creation.default.partitions", "3"),
+                ("topic.creation.default.replication.factor", "-1"),
+                ("topic.creation.compacted.include", "state-.*, users"),
+                ("topic.creation.compacted.exclude", "state-tmp"),
+                ("topic.creation.compacted.partitions", "1"),
+                ("topic.creation.compacted.cleanup.policy", "compact"),
+            ]),
+        )
+        .unwrap();
+        let tc = c.topic_creation.unwrap();
+        assert_eq!(tc.group_for("state-x").name, "compacted");
+        assert_eq!(tc.group_for("state-x").configs["cleanup.policy"], "compact");
+        assert_eq!(tc.group_for("state-tmp").name, "default");
+        assert_eq!(tc.group_for("users").partitions, Some(1));
+        assert_eq!(tc.group_for("other").partitions, Some(3));
+        let none = CommonConfig::parse("n", &props(&[("connector.class", "X")])).unwrap();
+        assert!(none.topic_creation.is_none());
+        let err = CommonConfig::parse(
+            "n",
+            &props(&[
+                ("connector.class", "X"),
+                ("topic.creation.groups", "g"),
+                ("topic.creation.default.partitions", "1"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("topic.creation.g.include"),
+            "{err}"
+        );
     }
 }

@@ -5,14 +5,23 @@
 //! from a blocking thread. One lock orders all changes; it is never held across an
 //! `.await` (there are none here) and plugin calls made under it are the connector's
 //! own lifecycle calls (start, task_configs, stop), which Kafka Connect also serializes.
+//! Validating a config (the plugin's `validate`, config providers) happens before the
+//! lock is taken.
+//!
+//! Besides running connectors it answers what the REST API asks: [`Herder::validate`]
+//! (Kafka's `ConfigInfos`: the worker's own connector keys, [`connector_keys`], then the
+//! plugin's), a config patch, a restart plan, and stored offsets in KIP-875's shape.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use serde_json::{Value as Json, json};
+use tributary_plugin_abi::config::{ConfigKeyInfo, ConfigType, ConfigValueInfo, Importance, Width};
+
 use super::WorkerError;
 use super::config::WorkerConfig;
-use super::connector_config::{CommonConfig, with_prefix};
+use super::connector_config::{CommonConfig, check_name, with_prefix};
 use super::convert;
 use super::hosts::ConnectorRequests;
 use super::providers::ConfigProviders;
@@ -37,6 +46,78 @@ pub struct ConnectorStatus {
     pub connector: StatusView,
     pub tasks: Vec<(usize, StatusView)>,
     pub kind: Option<ConnectorType>,
+}
+
+/// A connector config checked against the worker's connector keys and the plugin's
+/// (Kafka Connect's `ConfigInfos`): every key with its definition, value and errors.
+#[derive(Clone, Debug)]
+pub struct Validation {
+    /// `connector.class` as given.
+    pub class: String,
+    pub kind: ConnectorType,
+    /// The groups of the keys' definitions, the worker's first.
+    pub groups: Vec<String>,
+    pub keys: Vec<ValidatedKey>,
+}
+
+/// One key of a [`Validation`]. `definition` is `None` for a key nobody defines that an
+/// error was found for.
+#[derive(Clone, Debug)]
+pub struct ValidatedKey {
+    pub definition: Option<ConfigKeyInfo>,
+    pub value: ConfigValueInfo,
+}
+
+impl Validation {
+    /// How many errors, over every key (Kafka's `error_count`).
+    pub fn error_count(&self) -> usize {
+        self.keys.iter().map(|k| k.value.errors.len()).sum()
+    }
+
+    /// The refusal of a config with errors: every error, keys named.
+    fn refusal(&self, connector: &str) -> WorkerError {
+        let bad: Vec<&ValidatedKey> = self
+            .keys
+            .iter()
+            .filter(|k| !k.value.errors.is_empty())
+            .collect();
+        WorkerError::ConnectorConfig {
+            connector: connector.to_owned(),
+            key: bad
+                .iter()
+                .map(|k| k.value.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            reason: bad
+                .iter()
+                .flat_map(|k| k.value.errors.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+
+    fn key_mut(&mut self, name: &str) -> Option<&mut ValidatedKey> {
+        self.keys.iter_mut().find(|k| k.value.name == name)
+    }
+
+    /// Record `message` against `key` (once), adding the key if nothing defines it.
+    fn add_error(&mut self, config: &Props, key: &str, message: String) {
+        match self.key_mut(key) {
+            Some(k) => {
+                if !k.value.errors.contains(&message) {
+                    k.value.errors.push(message);
+                }
+            }
+            None => self.keys.push(ValidatedKey {
+                definition: None,
+                value: ConfigValueInfo {
+                    name: key.to_owned(),
+                    value: config.get(key).cloned(),
+                    errors: vec![message],
+                },
+            }),
+        }
+    }
 }
 
 /// Runs this worker's connectors.
@@ -158,6 +239,9 @@ impl Herder {
         config: Props,
         initial: TargetState,
     ) -> Result<ConnectorInfo, WorkerError> {
+        // Validated first, as Kafka Connect does: an invalid config is refused as such
+        // even if the name is taken.
+        self.check_valid(name, &config)?;
         let mut st = self.lock();
         if st.configs.get(name).is_some() {
             return Err(WorkerError::ConnectorExists(name.to_owned()));
@@ -175,7 +259,52 @@ impl Herder {
         name: &str,
         config: Props,
     ) -> Result<(ConnectorInfo, bool), WorkerError> {
+        self.check_valid(name, &config)?;
         let mut st = self.lock();
+        self.put_locked(&mut st, name, config)
+    }
+
+    /// Change some keys of a connector's config (Kafka Connect's PATCH, KIP-477): a value
+    /// replaces the key's, `None` removes the key. The patched config is validated whole,
+    /// outside the lock, against the config it patches; if that changed meanwhile, the
+    /// patch is applied again to the new one.
+    pub fn patch_connector_config(
+        &self,
+        name: &str,
+        patch: &BTreeMap<String, Option<String>>,
+    ) -> Result<ConnectorInfo, WorkerError> {
+        const ATTEMPTS: usize = 3;
+        for _ in 0..ATTEMPTS {
+            let current = self.connector_info(name)?.config;
+            let patched = patch_config(&current, patch);
+            self.check_valid(name, &patched)?;
+            let mut st = self.lock();
+            match st.configs.get(name) {
+                None => return Err(WorkerError::UnknownConnector(name.to_owned())),
+                Some(r) if r.config != current => continue,
+                Some(_) => return Ok(self.put_locked(&mut st, name, patched)?.0),
+            }
+        }
+        // Changed under us every time: validate under the lock instead.
+        let mut st = self.lock();
+        let current = st
+            .configs
+            .get(name)
+            .ok_or_else(|| WorkerError::UnknownConnector(name.to_owned()))?
+            .config
+            .clone();
+        let patched = patch_config(&current, patch);
+        self.check_valid(name, &patched)?;
+        Ok(self.put_locked(&mut st, name, patched)?.0)
+    }
+
+    /// Store `config` for `name` (created or replaced) and (re)start the connector.
+    fn put_locked(
+        &self,
+        st: &mut State_,
+        name: &str,
+        config: Props,
+    ) -> Result<(ConnectorInfo, bool), WorkerError> {
         self.check_config(name, &config)?;
         let created = match st.configs.get(name) {
             None => {
@@ -184,16 +313,193 @@ impl Herder {
                 true
             }
             Some(existing) if existing.config == config => {
-                return Ok((self.info_locked(&st, name).expect("exists"), false));
+                return Ok((self.info_locked(st, name).expect("exists"), false));
             }
             Some(_) => {
                 st.configs.put_connector(name, &config, None)?;
-                self.stop_connector(&mut st, name);
+                self.stop_connector(st, name);
                 false
             }
         };
-        self.start_connector(&mut st, name, true);
-        Ok((self.info_locked(&st, name).expect("exists"), created))
+        self.start_connector(st, name, true);
+        Ok((self.info_locked(st, name).expect("exists"), created))
+    }
+
+    /// Refuse `config` for connector `name` unless it validates without errors.
+    fn check_valid(&self, name: &str, config: &Props) -> Result<(), WorkerError> {
+        check_name(name)?;
+        let mut named = config.clone();
+        named.insert("name".into(), name.to_owned());
+        let validation = self.validate(&named)?;
+        if validation.error_count() > 0 {
+            return Err(validation.refusal(name));
+        }
+        Ok(())
+    }
+
+    /// Validate a connector config without storing it (the REST `validate` call): the
+    /// worker's connector keys ([`connector_keys`]), the converters, what the worker
+    /// parses itself (a sink's subscription), then the plugin's own keys and checks on
+    /// the config with its `${provider:...}` placeholders resolved. Values are shown as
+    /// given (placeholders, not secrets); passwords masked.
+    ///
+    /// `Err` only when there is nothing to validate against: `connector.class` missing
+    /// or naming no installed plugin, or the plugin failing in `validate`.
+    pub fn validate(&self, config: &Props) -> Result<Validation, WorkerError> {
+        let label = config
+            .get("name")
+            .filter(|n| !n.trim().is_empty())
+            .map_or("(unnamed)", String::as_str);
+        let bad_class = |reason: String| WorkerError::ConnectorConfig {
+            connector: label.to_owned(),
+            key: "connector.class".into(),
+            reason,
+        };
+        let class = config
+            .get("connector.class")
+            .map(|c| c.trim())
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                bad_class("missing; name the connector plugin (e.g. FileStreamSource)".into())
+            })?;
+        let plugin = self
+            .inner
+            .plugins
+            .lookup(class)
+            .map_err(|e| bad_class(e.to_string()))?;
+        let kind = plugin.kind();
+        let mut v = Validation {
+            class: class.to_owned(),
+            kind,
+            groups: Vec::new(),
+            keys: Vec::new(),
+        };
+        for key in connector_keys(kind) {
+            let given = config.get(&key.info.name).filter(|s| !s.trim().is_empty());
+            let errors = match given {
+                Some(value) => key.check(value).err().into_iter().collect(),
+                None if key.info.required() => vec![format!(
+                    "Missing required configuration \"{}\" which has no default value.",
+                    key.info.name
+                )],
+                None => Vec::new(),
+            };
+            if let Some(g) = &key.info.group
+                && !v.groups.contains(g)
+            {
+                v.groups.push(g.clone());
+            }
+            v.keys.push(ValidatedKey {
+                value: ConfigValueInfo {
+                    name: key.info.name.clone(),
+                    value: given.cloned().or_else(|| key.info.default.clone()),
+                    errors,
+                },
+                definition: Some(key.info),
+            });
+        }
+        for (key, e) in self.converter_errors(config) {
+            v.add_error(config, key, e);
+        }
+        // What the worker parses itself (it stops at the first error): the keys found
+        // wrong so far are left out, and so is each key it refuses, until it has nothing
+        // more to say.
+        let mut rest = config.clone();
+        for k in v.keys.iter().filter(|k| !k.value.errors.is_empty()) {
+            rest.remove(&k.value.name);
+        }
+        for _ in 0..=config.len() {
+            let parsed = CommonConfig::parse(label, &rest).and_then(|common| {
+                if kind == ConnectorType::Sink {
+                    common.subscription()?;
+                }
+                Ok(())
+            });
+            match parsed {
+                Err(WorkerError::ConnectorConfig { key, reason, .. })
+                    if rest.contains_key(&key) =>
+                {
+                    v.add_error(config, &key, reason);
+                    rest.remove(&key);
+                }
+                Err(WorkerError::ConnectorConfig { key, reason, .. }) => {
+                    v.add_error(config, &key, reason);
+                    break;
+                }
+                _ => break,
+            }
+        }
+        // The plugin sees the config as its connector will (placeholders resolved).
+        let resolved = match self.inner.providers.resolve(config) {
+            Ok(r) => r,
+            Err(WorkerError::Config { key, value, reason }) => {
+                v.add_error(config, &key, format!("cannot resolve {value}: {reason}"));
+                config.clone()
+            }
+            Err(e) => return Err(e),
+        };
+        let answers = plugin.new_connector()?.validate(&resolved)?;
+        // A resolved value (a secret, often) must not come back in a message: it is
+        // shown as its placeholder.
+        let substituted: Vec<(&String, &String)> = config
+            .iter()
+            .filter_map(|(k, raw)| Some((resolved.get(k)?, raw)))
+            .filter(|(value, raw)| value != raw && !value.is_empty())
+            .collect();
+        let scrub = |message: String| {
+            substituted
+                .iter()
+                .fold(message, |m, (value, raw)| m.replace(value.as_str(), raw))
+        };
+        let defs = &plugin.info().config_def;
+        for mut answer in answers {
+            answer.errors = answer.errors.into_iter().map(scrub).collect();
+            let definition = defs.iter().find(|d| d.name == answer.name).cloned();
+            if let Some(g) = definition.as_ref().and_then(|d| d.group.clone())
+                && !v.groups.contains(&g)
+            {
+                v.groups.push(g);
+            }
+            let secret = definition
+                .as_ref()
+                .is_some_and(|d| d.kind == ConfigType::Password);
+            let shown = match config.get(&answer.name) {
+                Some(raw) if !secret => Some(raw.clone()),
+                _ => answer.value,
+            };
+            match v.key_mut(&answer.name) {
+                Some(k) => {
+                    for e in answer.errors {
+                        if !k.value.errors.contains(&e) {
+                            k.value.errors.push(e);
+                        }
+                    }
+                }
+                None => v.keys.push(ValidatedKey {
+                    definition,
+                    value: ConfigValueInfo {
+                        name: answer.name,
+                        value: shown,
+                        errors: answer.errors,
+                    },
+                }),
+            }
+        }
+        Ok(v)
+    }
+
+    /// The config keys of a connector plugin (named by class or alias): the plugin's own,
+    /// then the worker's connector keys it does not define (Kafka's
+    /// `GET /connector-plugins/{plugin}/config`).
+    pub fn plugin_config_keys(&self, plugin: &str) -> Result<Vec<ConfigKeyInfo>, WorkerError> {
+        let plugin = self.inner.plugins.lookup(plugin)?;
+        let mut keys = plugin.info().config_def.clone();
+        for k in connector_keys(plugin.kind()) {
+            if !keys.iter().any(|d| d.name == k.info.name) {
+                keys.push(k.info);
+            }
+        }
+        Ok(keys)
     }
 
     fn check_config(&self, name: &str, config: &Props) -> Result<(), WorkerError> {
@@ -319,8 +625,36 @@ impl Herder {
     }
 
     /// Restart a connector; with `include_tasks` its tasks too (`only_failed`: only
-    /// those that failed).
+    /// those that failed). Answers the plan as KIP-745 reports it: the status before the
+    /// restart, with what is restarted shown `RESTARTING`.
     pub fn restart_connector(
+        &self,
+        name: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> Result<ConnectorStatus, WorkerError> {
+        let mut plan = self.status(name)?;
+        let restarted = |s: &StatusView| !only_failed || s.state == State::Failed;
+        // What restarts starts afresh: no trace, no automatic restart pending.
+        let restarting = |s: &mut StatusView| {
+            s.state = State::Restarting;
+            s.trace = None;
+            s.restarts = 0;
+            s.next_restart_ms = None;
+        };
+        if restarted(&plan.connector) {
+            restarting(&mut plan.connector);
+        }
+        for (_, t) in &mut plan.tasks {
+            if include_tasks && restarted(t) {
+                restarting(t);
+            }
+        }
+        self.restart(name, include_tasks, only_failed)?;
+        Ok(plan)
+    }
+
+    fn restart(
         &self,
         name: &str,
         include_tasks: bool,
@@ -419,6 +753,65 @@ impl Herder {
         st.configs.delete(name)?;
         self.inner.statuses.remove(name, info.tasks);
         Ok(info)
+    }
+
+    /// One task's status.
+    pub fn task_status(&self, name: &str, task: usize) -> Result<StatusView, WorkerError> {
+        self.status(name)?
+            .tasks
+            .into_iter()
+            .find(|(t, _)| *t == task)
+            .map(|(_, s)| s)
+            .ok_or_else(|| WorkerError::UnknownTask(name.to_owned(), task))
+    }
+
+    /// A connector's offsets as KIP-875 shows them, (partition, offset) pairs: a
+    /// source's as its tasks stored them; a sink's are its consumer group's
+    /// (`connect-NAME`) committed offsets of the partitions it subscribes to now,
+    /// `{"kafka_topic", "kafka_partition"}` → `{"kafka_offset"}`.
+    pub fn offsets(&self, name: &str) -> Result<Vec<(Json, Json)>, WorkerError> {
+        let info = self.connector_info(name)?;
+        match info.kind {
+            Some(ConnectorType::Source) => Ok(self.source_offsets(name)),
+            Some(ConnectorType::Sink) => {
+                let common = CommonConfig::parse(name, &info.config)?;
+                let client = &self.inner.client;
+                let topics: Vec<String> = match common.subscription()? {
+                    crate::client::Subscription::Topics(t) => t,
+                    // As the consumer resolves it: whole names, internal topics excluded.
+                    crate::client::Subscription::Pattern(re) => client
+                        .list_topics()
+                        .into_iter()
+                        .filter(|t| {
+                            !t.starts_with("__")
+                                && re
+                                    .find(t)
+                                    .is_some_and(|m| m.start() == 0 && m.end() == t.len())
+                        })
+                        .collect(),
+                };
+                let partitions: Vec<(String, i32)> = topics
+                    .iter()
+                    .flat_map(|t| {
+                        let n = client.partition_count(t).unwrap_or(0);
+                        (0..n).map(move |p| (t.clone(), p))
+                    })
+                    .collect();
+                let committed =
+                    client.committed_offsets(&format!("connect-{name}"), &partitions)?;
+                Ok(committed
+                    .into_iter()
+                    .map(|((topic, partition), offset)| {
+                        (
+                            json!({"kafka_topic": topic, "kafka_partition": partition}),
+                            json!({"kafka_offset": offset}),
+                        )
+                    })
+                    .collect())
+            }
+            // The plugin is gone: whatever source offsets were stored.
+            None => Ok(self.source_offsets(name)),
+        }
     }
 
     /// The stored source offsets of a connector: (partition, offset) JSON pairs.
@@ -666,24 +1059,52 @@ impl Herder {
         Some(tasks)
     }
 
-    fn converters(&self, name: &str, config: &Props) -> Result<Converters, WorkerError> {
+    /// The class and sub-config of converter `key` (`key.converter` ...): the
+    /// connector's if it sets one, else the worker's, else `default`.
+    fn converter_choice(
+        &self,
+        config: &Props,
+        key: &str,
+        default: Option<&str>,
+    ) -> (String, BTreeMap<String, String>) {
         let worker = &self.inner.config.converters;
+        if let Some(class) = config.get(key).filter(|c| !c.trim().is_empty()) {
+            return (
+                class.trim().to_owned(),
+                with_prefix(config, &format!("{key}.")),
+            );
+        }
+        match worker.get(key) {
+            Some(class) => (
+                class.trim().to_owned(),
+                with_prefix(worker, &format!("{key}.")),
+            ),
+            None => (default.unwrap_or_default().to_owned(), BTreeMap::new()),
+        }
+    }
+
+    /// What is wrong with each of the three converters `config` would get, by key.
+    fn converter_errors(&self, config: &Props) -> Vec<(&'static str, String)> {
+        let mut errors = Vec::new();
+        for (key, is_key) in [("key.converter", true), ("value.converter", false)] {
+            let (class, sub) = self.converter_choice(config, key, None);
+            if let Err(e) = convert::converter(&class, &sub, is_key) {
+                errors.push((key, e.to_string()));
+            }
+        }
+        let (class, sub) =
+            self.converter_choice(config, "header.converter", Some(HEADER_CONVERTER));
+        if let Err(e) = convert::header_converter(&class, &sub) {
+            errors.push(("header.converter", e.to_string()));
+        }
+        errors
+    }
+
+    fn converters(&self, name: &str, config: &Props) -> Result<Converters, WorkerError> {
         let pick = |key: &str,
                     default: Option<&str>|
          -> Result<(String, BTreeMap<String, String>), WorkerError> {
-            if let Some(class) = config.get(key).filter(|c| !c.trim().is_empty()) {
-                return Ok((
-                    class.trim().to_owned(),
-                    with_prefix(config, &format!("{key}.")),
-                ));
-            }
-            match worker.get(key) {
-                Some(class) => Ok((
-                    class.trim().to_owned(),
-                    with_prefix(worker, &format!("{key}.")),
-                )),
-                None => Ok((default.unwrap_or_default().to_owned(), BTreeMap::new())),
-            }
+            Ok(self.converter_choice(config, key, default))
         };
         let bad = |key: &str, e: convert::ConvertError| WorkerError::ConnectorConfig {
             connector: name.to_owned(),
@@ -692,10 +1113,7 @@ impl Herder {
         };
         let (k, kc) = pick("key.converter", None)?;
         let (v, vc) = pick("value.converter", None)?;
-        let (h, hc) = pick(
-            "header.converter",
-            Some("org.apache.kafka.connect.storage.SimpleHeaderConverter"),
-        )?;
+        let (h, hc) = pick("header.converter", Some(HEADER_CONVERTER))?;
         Ok(Converters {
             classes: [k.clone(), v.clone(), h.clone()],
             key: convert::converter(&k, &kc, true).map_err(|e| bad("key.converter", e))?,
@@ -762,5 +1180,302 @@ impl Herder {
             handle.set_paused(true);
         }
         Ok(handle)
+    }
+}
+
+/// The header converter when neither the connector nor the worker names one.
+const HEADER_CONVERTER: &str = "org.apache.kafka.connect.storage.SimpleHeaderConverter";
+
+/// `current` with `patch` applied: a value sets the key, `None` removes it.
+pub fn patch_config(current: &Props, patch: &BTreeMap<String, Option<String>>) -> Props {
+    let mut out = current.clone();
+    for (k, v) in patch {
+        match v {
+            Some(v) => out.insert(k.clone(), v.clone()),
+            None => out.remove(k),
+        };
+    }
+    out
+}
+
+/// A connector key the worker reads itself (Kafka Connect's `ConnectorConfig`,
+/// `SinkConnectorConfig`), with the check its value must pass.
+#[derive(Clone, Debug)]
+pub struct ConnectorKey {
+    pub info: ConfigKeyInfo,
+    rule: Rule,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    Any,
+    AtLeast(i64),
+    OneOf(&'static [&'static str]),
+    /// Kafka's `nonEmptyStringWithoutControlChars`, and no `/` (a name is a REST path
+    /// segment here).
+    Name,
+}
+
+impl ConnectorKey {
+    /// Check a value that is set (not blank): its type, then its rule. The message is
+    /// Kafka's: `Invalid value V for configuration K: why`.
+    pub fn check(&self, value: &str) -> Result<(), String> {
+        let invalid = |why: String| {
+            format!(
+                "Invalid value {value} for configuration {}: {why}",
+                self.info.name
+            )
+        };
+        let v = value.trim();
+        let number = match self.info.kind {
+            ConfigType::Int => Some(
+                v.parse::<i32>()
+                    .map(i64::from)
+                    .map_err(|_| invalid("Not a number of type INT".into()))?,
+            ),
+            ConfigType::Long => Some(
+                v.parse::<i64>()
+                    .map_err(|_| invalid("Not a number of type LONG".into()))?,
+            ),
+            ConfigType::Boolean if v != "true" && v != "false" => {
+                return Err(invalid("Expected value to be either true or false".into()));
+            }
+            _ => None,
+        };
+        match self.rule {
+            Rule::Any => Ok(()),
+            Rule::AtLeast(min) => match number {
+                Some(n) if n < min => Err(invalid(format!("Value must be at least {min}"))),
+                _ => Ok(()),
+            },
+            Rule::OneOf(allowed) if !allowed.contains(&v) => Err(invalid(format!(
+                "String must be one of: {}",
+                allowed.join(", ")
+            ))),
+            Rule::OneOf(_) => Ok(()),
+            Rule::Name => {
+                if value.chars().any(char::is_control) {
+                    Err(invalid("String may not contain control characters".into()))
+                } else if value.contains('/') {
+                    Err(invalid(
+                        "may not contain '/' (a connector name is a REST path segment)".into(),
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// The keys the worker reads from every connector's config (and, for sinks, the
+/// subscription and dead letter queue keys), declared once with type, default and doc:
+/// validation, `GET /connector-plugins/{plugin}/config` and the docs come from here.
+/// Kafka Connect keys Tributary does not act on (`config.action.reload`,
+/// `tasks.max.enforce`, the DLQ replication factor) are left out.
+#[rustfmt::skip]
+pub fn connector_keys(kind: ConnectorType) -> Vec<ConnectorKey> {
+    use ConfigType::{Boolean, Class, Int, List, Long, String as Str};
+    use Importance::{High, Low, Medium};
+    /// One key; `default: None` is required, except for CLASS keys (no default: the
+    /// worker's applies).
+    struct Def {
+        name: &'static str,
+        kind: ConfigType,
+        default: Option<&'static str>,
+        importance: Importance,
+        width: Width,
+        display: &'static str,
+        doc: &'static str,
+        rule: Rule,
+    }
+    let def = |name, kind, default, importance, width, display, doc, rule| Def {
+        name,
+        kind,
+        default,
+        importance,
+        width,
+        display,
+        doc,
+        rule,
+    };
+    let sink = kind == ConnectorType::Sink;
+    let mut common = vec![
+        def("name", Str, None, High, Width::Medium, "Connector name",
+            "Globally unique name to use for this connector.", Rule::Name),
+        def("connector.class", Str, None, High, Width::Long, "Connector class",
+            "Name or alias of the connector plugin, e.g. FileStreamSource or \
+             org.apache.kafka.connect.file.FileStreamSourceConnector (GET /connector-plugins \
+             lists them).", Rule::Any),
+        def("tasks.max", Int, Some("1"), High, Width::Short, "Tasks max",
+            "Maximum number of tasks to use for this connector.", Rule::AtLeast(1)),
+        def("key.converter", Class, None, Low, Width::Short, "Key converter class",
+            "Converter between the Connect data of record keys and the bytes in the topic; \
+             the worker's key.converter when unset.", Rule::Any),
+        def("value.converter", Class, None, Low, Width::Short, "Value converter class",
+            "Converter between the Connect data of record values and the bytes in the topic; \
+             the worker's value.converter when unset.", Rule::Any),
+        def("header.converter", Class, None, Low, Width::Short, "Header converter class",
+            "Converter between the Connect data of header values and the bytes in the topic; \
+             the worker's header.converter when unset, else SimpleHeaderConverter.", Rule::Any),
+    ];
+    if sink {
+        common.extend([
+            def("topics", List, Some(""), High, Width::Long, "Topics",
+                "List of topics to consume, separated by commas.", Rule::Any),
+            def("topics.regex", Str, Some(""), High, Width::Long, "Topics regex",
+                "Regular expression giving the topics to consume (the whole name must match). \
+                 Only one of topics or topics.regex should be specified.", Rule::Any),
+        ]);
+    }
+    let mut errors = vec![
+        def("errors.retry.timeout", Long, Some("0"), Medium, Width::Medium,
+            "Retry Timeout for Errors",
+            "The maximum duration in milliseconds that a failed operation will be \
+             reattempted. 0 means no retries; -1 means infinite retries.", Rule::AtLeast(-1)),
+        def("errors.retry.delay.max.ms", Long, Some("60000"), Medium, Width::Medium,
+            "Maximum Delay Between Retries for Errors",
+            "The maximum duration in milliseconds between consecutive retry attempts.",
+            Rule::AtLeast(0)),
+        def("errors.tolerance", Str, Some("none"), Medium, Width::Short, "Error Tolerance",
+            "Behavior for tolerating errors during connector operation: 'none' fails the \
+             task on the first error, 'all' skips problematic records.",
+            Rule::OneOf(&["none", "all"])),
+        def("errors.log.enable", Boolean, Some("false"), Medium, Width::Short, "Log Errors",
+            "If true, write each error and the details of the failed operation to the log.",
+            Rule::Any),
+        def("errors.log.include.messages", Boolean, Some("false"), Medium, Width::Short,
+            "Log Error Details",
+            "Whether to include the failed record in the log (its topic, partition, offset \
+             and timestamp; keys, values and headers too for a sink).", Rule::Any),
+    ];
+    if sink {
+        errors.extend([
+            def("errors.deadletterqueue.topic.name", Str, Some(""), Medium, Width::Medium,
+                "Dead Letter Queue Topic Name",
+                "The name of the topic to be used as the dead letter queue (DLQ) for records \
+                 that fail to be processed; empty: none.", Rule::Any),
+            def("errors.deadletterqueue.context.headers.enable", Boolean, Some("false"), Medium,
+                Width::Medium, "Enable Error Context Headers",
+                "If true, add headers containing error context to the messages written to \
+                 the dead letter queue.", Rule::Any),
+        ]);
+    }
+    [("Common", common), ("Error Handling", errors)]
+        .into_iter()
+        .flat_map(|(group, defs)| {
+            defs.into_iter().zip(1..).map(move |(d, order)| ConnectorKey {
+                info: ConfigKeyInfo {
+                    name: d.name.to_owned(),
+                    kind: d.kind,
+                    default: d.default.map(str::to_owned),
+                    optional: d.default.is_none() && d.kind == Class,
+                    importance: d.importance,
+                    documentation: d.doc.to_owned(),
+                    group: Some(group.to_owned()),
+                    order_in_group: order,
+                    width: d.width,
+                    display_name: d.display.to_owned(),
+                    valid_values: None,
+                },
+                rule: d.rule,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kind: ConnectorType, name: &str) -> ConnectorKey {
+        connector_keys(kind)
+            .into_iter()
+            .find(|k| k.info.name == name)
+            .unwrap_or_else(|| panic!("no key {name}"))
+    }
+
+    #[test]
+    fn patch_sets_and_removes() {
+        let current: Props = [("a", "1"), ("b", "2")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let patch: BTreeMap<String, Option<String>> = [
+            ("a".to_string(), Some("10".to_string())),
+            ("b".to_string(), None),
+            ("c".to_string(), Some("3".to_string())),
+            ("gone".to_string(), None),
+        ]
+        .into();
+        let out = patch_config(&current, &patch);
+        assert_eq!(
+            out.into_iter().collect::<Vec<_>>(),
+            [("a".into(), "10".into()), ("c".into(), "3".into())]
+        );
+    }
+
+    #[test]
+    fn connector_key_checks_speak_kafka() {
+        use ConnectorType::{Sink, Source};
+        let check = |kind, name: &str, value: &str| key(kind, name).check(value);
+        assert_eq!(check(Source, "tasks.max", "4"), Ok(()));
+        assert_eq!(
+            check(Source, "tasks.max", "0").unwrap_err(),
+            "Invalid value 0 for configuration tasks.max: Value must be at least 1"
+        );
+        assert_eq!(
+            check(Source, "tasks.max", "many").unwrap_err(),
+            "Invalid value many for configuration tasks.max: Not a number of type INT"
+        );
+        assert!(check(Source, "errors.retry.timeout", "-1").is_ok());
+        assert!(check(Source, "errors.retry.timeout", "-2").is_err());
+        assert!(
+            check(Sink, "errors.log.enable", "yes")
+                .unwrap_err()
+                .contains("either true or false")
+        );
+        assert!(
+            check(Sink, "errors.tolerance", "some")
+                .unwrap_err()
+                .ends_with("String must be one of: none, all")
+        );
+        assert!(check(Source, "name", "a/b").unwrap_err().contains("'/'"));
+        assert!(
+            check(Source, "name", "a\nb")
+                .unwrap_err()
+                .contains("control")
+        );
+        assert!(check(Source, "name", "fine name").is_ok());
+    }
+
+    #[test]
+    fn connector_keys_by_type() {
+        let names = |kind| -> Vec<String> {
+            connector_keys(kind)
+                .into_iter()
+                .map(|k| k.info.name)
+                .collect()
+        };
+        let source = names(ConnectorType::Source);
+        let sink = names(ConnectorType::Sink);
+        assert!(!source.contains(&"topics".to_string()));
+        assert!(sink.contains(&"topics".to_string()));
+        assert!(sink.contains(&"errors.deadletterqueue.topic.name".to_string()));
+        assert_eq!(&source[..3], ["name", "connector.class", "tasks.max"]);
+        // Only the name and the class are required; the converters have no default.
+        let required: Vec<String> = connector_keys(ConnectorType::Sink)
+            .into_iter()
+            .filter(|k| k.info.required())
+            .map(|k| k.info.name)
+            .collect();
+        assert_eq!(required, ["name", "connector.class"]);
+        // Orders count from 1 within each group.
+        let keys = connector_keys(ConnectorType::Sink);
+        let first_errors = keys
+            .iter()
+            .find(|k| k.info.group.as_deref() == Some("Error Handling"))
+            .unwrap();
+        assert_eq!(first_errors.info.order_in_group, 1);
     }
 }

@@ -1,8 +1,14 @@
 //! `tributary standalone WORKER_CONFIG [CONNECTOR_CONFIG ...]`: in one process, the
 //! integrated broker (unless `bootstrap.servers` names a cluster), the plugin registry,
-//! and the herder; then the given connectors are created (or, if they exist with the same
-//! config, left as they are), and the worker runs until SIGTERM or Ctrl-C, when every
-//! task commits and stops and the broker flushes.
+//! the herder, and the REST API on `listeners`; then the given connectors are created
+//! (or, if they exist with the same config, left as they are), and the worker runs until
+//! SIGTERM or Ctrl-C, when the REST API stops taking requests, every task commits and
+//! stops, and the broker flushes.
+//!
+//! The REST port is bound first, before anything starts (a taken port fails the start at
+//! once, and the worker id in status records is the bound address, even for port 0), and
+//! answers once the herder runs; `GET /health` says `starting` until the connectors given
+//! here are created.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +23,7 @@ use crate::broker::server::{BrokerSettings, RunningBroker};
 use crate::client::Client;
 use crate::plugin::PluginLoader;
 use crate::plugin::watch::PluginWatcher;
+use crate::rest::{RestListener, RestState, RunningRest};
 
 /// How long the start waits for the plugins its connector files name to load.
 const PLUGIN_SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
@@ -29,12 +36,15 @@ pub struct Standalone {
     /// Acts on connectors' requests about once a second ([`Herder::tick`]).
     ticker: tokio::task::JoinHandle<()>,
     watcher: Option<PluginWatcher>,
+    rest: Option<RunningRest>,
+    rest_addr: std::net::SocketAddr,
 }
 
 impl Standalone {
-    /// Start the broker and the herder; create the connectors of `connector_files`.
+    /// Start the broker, the herder and the REST API; create the connectors of
+    /// `connector_files`.
     pub async fn start(
-        config: WorkerConfig,
+        mut config: WorkerConfig,
         connector_files: &[PathBuf],
     ) -> anyhow::Result<Standalone> {
         let (data_dir, listener) = match &config.cluster {
@@ -52,6 +62,8 @@ impl Standalone {
                     .with_context(|| format!("connector config {}", f.display()))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let rest = RestListener::bind(config.listeners).await?;
+        config.listeners = rest.local_addr();
         let mut settings = BrokerSettings::new(&data_dir);
         for key in settings.apply(&config.broker_props)? {
             tracing::warn!(key = %format!("broker.{key}"), "unknown broker config key ignored");
@@ -81,12 +93,15 @@ impl Standalone {
             let plugins = plugins.clone();
             tokio::task::spawn_blocking(move || Herder::start(config, client, plugins)).await??
         };
+        let state = RestState::new(herder.clone(), broker.broker.config.cluster_id.clone());
+        let rest = rest.serve(state.clone());
         for (name, props) in connectors {
             let h = herder.clone();
             let (_, created) =
                 tokio::task::spawn_blocking(move || h.put_connector_config(&name, props)).await??;
             let _ = created;
         }
+        state.set_ready();
         let h = herder.clone();
         let ticker = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -103,7 +118,14 @@ impl Standalone {
             broker,
             ticker,
             watcher: Some(watcher),
+            rest_addr: rest.local_addr(),
+            rest: Some(rest),
         })
+    }
+
+    /// The REST API's address.
+    pub fn rest_addr(&self) -> std::net::SocketAddr {
+        self.rest_addr
     }
 
     /// The broker's Kafka listener (when it has one).
@@ -111,8 +133,12 @@ impl Standalone {
         self.broker.addr
     }
 
-    /// Stop every task (committing) and the broker (flushing).
+    /// Stop taking REST requests, then stop every task (committing) and the broker
+    /// (flushing).
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(rest) = self.rest.take() {
+            rest.stop().await;
+        }
         self.ticker.abort();
         if let Some(w) = self.watcher.take() {
             tokio::task::spawn_blocking(move || w.stop()).await?;
@@ -134,7 +160,7 @@ fn watch_plugins(config: &WorkerConfig, data_dir: &Path) -> anyhow::Result<Plugi
                 .context("finding the default plugin.path")?,
         ],
     };
-    let loader = Arc::new(PluginLoader::new(data_dir.join("plugin-cache")));
+    let loader = Arc::new(PluginLoader::new(data_dir.join(".plugin-cache")));
     let watcher = PluginWatcher::start(loader, &path).context("watching plugin.path")?;
     let registry = watcher.registry().snapshot();
     for issue in registry.issues() {
@@ -160,9 +186,10 @@ pub fn run(worker_config: &Path, connector_files: &[PathBuf]) -> anyhow::Result<
     runtime.block_on(async {
         let worker = Standalone::start(config, connector_files).await?;
         println!(
-            "tributary standalone worker started in {} ms (broker {})",
+            "tributary standalone worker started in {} ms (broker {}, rest http://{})",
             began.elapsed().as_millis(),
-            worker.broker_addr()
+            worker.broker_addr(),
+            worker.rest_addr()
         );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing the SIGTERM handler")?;

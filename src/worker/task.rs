@@ -316,7 +316,8 @@ fn run_source(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
     spec.statuses
         .set(&spec.connector, Some(spec.task), State::Running, None);
     let mut pending: BTreeMap<String, (Json, Json)> = BTreeMap::new();
-    let mut written: std::collections::BTreeSet<(String, i32)> = Default::default();
+    let mut written: Vec<(String, i32)> = Vec::new();
+    let mut known_topics: Vec<String> = Vec::new();
     let mut last_commit = Instant::now();
     let mut was_paused = false;
     let result = (|| -> Result<(), String> {
@@ -343,16 +344,22 @@ fn run_source(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
             }
             if !records.is_empty() {
                 let (out, kept) = convert_source(spec, &records)?;
+                create_topics(spec, &out, &mut known_topics)?;
                 let positions = spec
                     .client
                     .send(&out, &spec.producer)
                     .map_err(|e| trace_of(&e))?;
-                let mut committed = Vec::with_capacity(records.len());
-                let mut at = positions.iter();
-                for (i, r) in records.iter().enumerate() {
+                // Per batch, not per record: the partitions written to and the last
+                // offset of each source partition are found by comparing with the few
+                // seen so far.
+                let mut committed: Vec<(SourceRecord, Option<RecordMetadata>)> =
+                    Vec::with_capacity(records.len());
+                let mut at = positions.iter().zip(out.iter());
+                let mut latest: Vec<usize> = Vec::new();
+                for (i, r) in records.into_iter().enumerate() {
                     let meta = if kept[i] {
-                        at.next().map(|p| RecordMetadata {
-                            topic: out_topic(&out, &kept, i),
+                        at.next().map(|(p, o)| RecordMetadata {
+                            topic: o.topic.clone(),
                             partition: p.partition,
                             offset: p.offset,
                             timestamp: Some(p.timestamp),
@@ -360,14 +367,29 @@ fn run_source(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
                     } else {
                         None
                     };
-                    if let Some(m) = &meta {
-                        written.insert((m.topic.clone(), m.partition));
+                    if let Some(m) = &meta
+                        && !written
+                            .iter()
+                            .any(|(t, p)| *p == m.partition && *t == m.topic)
+                    {
+                        written.push((m.topic.clone(), m.partition));
                     }
                     if !r.source_partition.is_empty() || !r.source_offset.is_empty() {
-                        let p = offset_json(&r.source_partition);
-                        pending.insert(p.to_string(), (p, offset_json(&r.source_offset)));
+                        let same = |j: &usize| {
+                            let prev: &SourceRecord = &committed[*j].0;
+                            prev.source_partition == r.source_partition
+                        };
+                        match latest.iter().position(same) {
+                            Some(k) => latest[k] = i,
+                            None => latest.push(i),
+                        }
                     }
-                    committed.push((r.clone(), meta));
+                    committed.push((r, meta));
+                }
+                for i in latest {
+                    let r = &committed[i].0;
+                    let p = offset_json(&r.source_partition);
+                    pending.insert(p.to_string(), (p, offset_json(&r.source_offset)));
                 }
                 task.commit_records(&committed).map_err(|e| trace_of(&e))?;
             }
@@ -384,9 +406,36 @@ fn run_source(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
     Ok(())
 }
 
-fn out_topic(out: &[ProducerRecord], kept: &[bool], i: usize) -> String {
-    let index = kept[..i].iter().filter(|k| **k).count();
-    out.get(index).map(|r| r.topic.clone()).unwrap_or_default()
+/// Create the topics of a batch that do not exist yet as `topic.creation.*` says (a
+/// connector without it leaves that to the broker's auto-creation).
+fn create_topics(
+    spec: &TaskSpec,
+    out: &[ProducerRecord],
+    known: &mut Vec<String>,
+) -> Result<(), String> {
+    let Some(tc) = &spec.common.topic_creation else {
+        return Ok(());
+    };
+    for r in out {
+        if known.contains(&r.topic) {
+            continue;
+        }
+        let group = tc.group_for(&r.topic);
+        let (partitions, created) = spec
+            .client
+            .ensure_topic(&r.topic, group.partitions, group.configs.clone())
+            .map_err(|e| {
+                format!(
+                    "creating topic {} (topic.creation.{}.*): {e}",
+                    r.topic, group.name
+                )
+            })?;
+        if created {
+            tracing::info!(connector = %spec.connector, topic = %r.topic, partitions, group = %group.name, "created topic (topic.creation)");
+        }
+        known.push(r.topic.clone());
+    }
+    Ok(())
 }
 
 /// Flush what was produced, then store the offsets that cover it, then tell the task.
@@ -394,7 +443,7 @@ fn commit_source(
     spec: &TaskSpec,
     task: &mut crate::plugin::SourceTask,
     pending: &mut BTreeMap<String, (Json, Json)>,
-    written: &mut std::collections::BTreeSet<(String, i32)>,
+    written: &mut Vec<(String, i32)>,
 ) -> Result<(), String> {
     for (topic, partition) in std::mem::take(written) {
         spec.client

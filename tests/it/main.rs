@@ -17,6 +17,7 @@ mod crash;
 mod hostile;
 mod log_model;
 mod recovery;
+mod rest;
 mod standalone;
 mod support;
 mod worker;

@@ -354,3 +354,47 @@ fn error_tolerance_and_dead_letter_queue() {
     assert!(h.connector_info("bad").is_err());
     h.shutdown();
 }
+
+#[test]
+fn source_topics_are_created_as_topic_creation_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = World::new(tmp.path());
+    let h = w.herder(&[]);
+    let input = w.path("in.txt");
+    append(&input, "x\ny\n");
+    h.create_connector(
+        "src",
+        props(&[
+            ("connector.class", "FileStreamSource"),
+            ("file", &input),
+            ("topic", "state-users"),
+            ("topic.creation.groups", "compacted"),
+            ("topic.creation.default.partitions", "5"),
+            ("topic.creation.default.replication.factor", "-1"),
+            ("topic.creation.compacted.include", "state-.*"),
+            ("topic.creation.compacted.partitions", "2"),
+            ("topic.creation.compacted.retention.ms", "3600000"),
+        ]),
+        TargetState::Started,
+    )
+    .unwrap();
+    let client = w.client();
+    wait_until("the topic", || {
+        if let Some((_, t)) = h.status("src").unwrap().tasks.first() {
+            assert_ne!(t.state, State::Failed, "{:?}", t.trace);
+        }
+        client
+            .end_offsets("state-users")
+            .is_ok_and(|e| e.iter().sum::<i64>() == 2)
+    });
+    assert_eq!(client.partition_count("state-users"), Some(2));
+    assert_eq!(
+        client
+            .topic_overrides("state-users")
+            .unwrap()
+            .get("retention.ms")
+            .map(String::as_str),
+        Some("3600000")
+    );
+    h.shutdown();
+}

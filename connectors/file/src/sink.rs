@@ -111,7 +111,11 @@ impl SinkTask for FileStreamSinkTask {
         match self.out.as_mut() {
             Some(Output::File(f)) => {
                 f.flush()
-                    .and_then(|()| f.get_ref().sync_data())
+                    .and_then(|()| match f.get_ref().sync_data() {
+                        // Not a regular file (/dev/null, a pipe): nothing to make durable.
+                        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
+                        other => other,
+                    })
                     .map_err(|e| ConnectError::retriable(format!("flushing {}: {e}", self.name)))?;
             }
             Some(Output::Stdout(s)) => s.flush()?,

@@ -121,6 +121,26 @@ mod tests {
     }
 
     #[test]
+    fn sink_positions_follow_each_partition_in_a_mixed_batch() {
+        let mut h = SinkHarness::<NoopSink>::start(config(&[]), 1).unwrap();
+        let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        h.open(0, &[a.clone(), b.clone()]).unwrap();
+        let batch = [(&a, 10), (&a, 11), (&b, 5), (&a, 12), (&a, 3), (&b, 4)]
+            .into_iter()
+            .map(|(tp, o)| SinkRecord::new(tp.topic.clone(), tp.partition, o, Data::null()))
+            .collect();
+        h.put(0, batch).unwrap();
+        let offered: Offsets = [(a.clone(), 100), (b.clone(), 100)].into();
+        let answer = h.pre_commit(0, offered).unwrap();
+        assert_eq!(
+            answer,
+            Offsets::from([(a, 13), (b, 6)]),
+            "the highest per partition"
+        );
+        h.stop().unwrap();
+    }
+
+    #[test]
     fn faults_are_injected_where_asked() {
         let mut h =
             SourceHarness::<NoopSource>::start(config(&[("noop.panic.on", "poll")]), 1).unwrap();

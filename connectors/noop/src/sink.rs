@@ -66,6 +66,15 @@ pub struct NoopSinkTask {
 }
 
 impl NoopSinkTask {
+    /// Records of `topic`/`partition` up to `next` (exclusive) were counted.
+    fn note_position(&mut self, topic: &str, partition: i32, next: i64) {
+        let seen = self
+            .seen
+            .entry(TopicPartition::new(topic, partition))
+            .or_insert(0);
+        *seen = (*seen).max(next);
+    }
+
     fn context(&self) -> Result<&SinkTaskContext> {
         self.context.as_ref().ok_or_else(|| {
             ConnectError::new(
@@ -95,13 +104,30 @@ impl SinkTask for NoopSinkTask {
 
     fn put(&mut self, records: Vec<SinkRecord>) -> Result<()> {
         self.config.faults.at("put")?;
+        // The position per partition, noted once per run of records of one partition (a
+        // batch usually is one or a few such runs), not once per record.
+        let mut run: Option<(&str, i32, i64)> = None;
         for r in &records {
             self.records += 1;
             if let Value::Bytes(b) = &r.value.value {
                 self.bytes += b.len() as u64;
             }
-            let next = self.seen.entry(r.topic_partition()).or_insert(0);
-            *next = (*next).max(r.offset + 1);
+            match &mut run {
+                Some((topic, partition, next))
+                    if *topic == r.topic && *partition == r.partition =>
+                {
+                    *next = (*next).max(r.offset + 1);
+                }
+                _ => {
+                    if let Some((topic, partition, next)) = run {
+                        self.note_position(topic, partition, next);
+                    }
+                    run = Some((&r.topic, r.partition, r.offset + 1));
+                }
+            }
+        }
+        if let Some((topic, partition, next)) = run {
+            self.note_position(topic, partition, next);
         }
         self.since_commit += records.len() as u64;
         if let Some(limit) = self.config.pause_after_records

@@ -708,11 +708,24 @@ pub fn read_value(r: &mut Reader<'_>) -> Result<Value, DecodeError> {
 }
 
 fn read_value_at(r: &mut Reader<'_>, depth: usize) -> Result<Value, DecodeError> {
+    let mut v = Value::Null;
+    read_value_into(r, &mut v, depth)?;
+    Ok(v)
+}
+
+/// Read one value into `v`, replacing what it held. Records decode their keys and values
+/// this way: a `Result<Value, _>` handed back through memory costs more than the
+/// decoding of a small value itself.
+pub fn read_value_in_place(r: &mut Reader<'_>, v: &mut Value) -> Result<(), DecodeError> {
+    read_value_into(r, v, 0)
+}
+
+fn read_value_into(r: &mut Reader<'_>, v: &mut Value, depth: usize) -> Result<(), DecodeError> {
     if depth > MAX_DEPTH {
         return Err(r.error("value nested too deeply"));
     }
     let at = r.position();
-    Ok(match r.u8("value tag")? {
+    *v = match r.u8("value tag")? {
         tag::NULL => Value::Null,
         tag::BOOLEAN => Value::Boolean(r.bool("boolean")?),
         tag::INT8 => Value::Int8(r.u8("int8")? as i8),
@@ -759,7 +772,8 @@ fn read_value_at(r: &mut Reader<'_>, depth: usize) -> Result<Value, DecodeError>
                 at,
             });
         }
-    })
+    };
+    Ok(())
 }
 
 /// Append a schema's encoding.
@@ -879,13 +893,21 @@ pub fn encode_data(d: &Data, out: &mut Vec<u8>) {
 
 /// Read one [`Data`].
 pub fn read_data(r: &mut Reader<'_>) -> Result<Data, DecodeError> {
-    let schema = if r.bool("data schema flag")? {
+    let mut d = Data::null();
+    read_data_into(r, &mut d)?;
+    Ok(d)
+}
+
+/// Read one [`Data`] into `d`, replacing what it held. Record decoding fills each record
+/// where it will stay: a `Data` is 168 bytes (the schema is inline), and returning it by
+/// value costs a copy of all of it at every level, schema or not.
+pub fn read_data_into(r: &mut Reader<'_>, d: &mut Data) -> Result<(), DecodeError> {
+    d.schema = if r.bool("data schema flag")? {
         Some(read_schema(r)?)
     } else {
         None
     };
-    let value = read_value(r)?;
-    Ok(Data { schema, value })
+    read_value_in_place(r, &mut d.value)
 }
 
 #[cfg(test)]

@@ -219,8 +219,8 @@ fn read_offset_map(r: &mut Reader<'_>) -> Result<OffsetMap, DecodeError> {
     let mut m = OffsetMap::new();
     for _ in 0..n {
         let k = r.string("offset map key")?;
-        let v = data::read_value(r)?;
-        m.insert(k, v);
+        // In place, as `insert` would: a repeated key keeps the last value.
+        data::read_value_in_place(r, m.entry(k).or_insert(Value::Null))?;
     }
     Ok(m)
 }
@@ -256,6 +256,34 @@ fn read_framed<T>(
     Ok(v)
 }
 
+/// Read a `u32`-length-framed record body into a new last element of `out`, which `read`
+/// fills in place (a record is 400-odd bytes: built elsewhere and moved in, it would be
+/// copied several times over). `read` must consume the body exactly. On an error the
+/// partly filled record stays in `out`, which the caller then drops.
+fn push_framed<T>(
+    r: &mut Reader<'_>,
+    what: &'static str,
+    out: &mut Vec<T>,
+    blank: fn() -> T,
+    read: fn(&mut Reader<'_>, &mut T) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    let start = r.position();
+    let body = r.bytes(what)?;
+    let mut inner = Reader::new(body);
+    out.push(blank());
+    let Some(rec) = out.last_mut() else {
+        return Err(r.error(what));
+    };
+    read(&mut inner, rec).map_err(|e| DecodeError {
+        what: e.what,
+        at: start + 4 + e.at,
+    })?;
+    inner.finish(what).map_err(|e| DecodeError {
+        what,
+        at: start + 4 + e.at,
+    })
+}
+
 /// Append one source record's body.
 pub fn encode_source_record(rec: &SourceRecord, out: &mut Vec<u8>) {
     wire::put_str(out, &rec.topic);
@@ -274,30 +302,33 @@ pub fn encode_source_record(rec: &SourceRecord, out: &mut Vec<u8>) {
     put_offset_map(&rec.source_offset, out);
 }
 
+/// A source record with every field empty (no allocation): what decoding fills in.
+fn blank_source_record() -> SourceRecord {
+    SourceRecord::new(String::new(), Data::null())
+}
+
 /// Read one source record's body.
 pub fn read_source_record(r: &mut Reader<'_>) -> Result<SourceRecord, DecodeError> {
-    let topic = r.string("topic")?;
-    let partition = if r.bool("partition flag")? {
+    let mut rec = blank_source_record();
+    read_source_record_into(r, &mut rec)?;
+    Ok(rec)
+}
+
+/// Read one source record's body into `rec`, replacing every field.
+fn read_source_record_into(r: &mut Reader<'_>, rec: &mut SourceRecord) -> Result<(), DecodeError> {
+    rec.topic = r.string("topic")?;
+    rec.partition = if r.bool("partition flag")? {
         Some(r.i32("partition")?)
     } else {
         None
     };
-    let timestamp = r.opt_i64("timestamp")?;
-    let key = data::read_data(r)?;
-    let value = data::read_data(r)?;
-    let headers = read_headers(r)?;
-    let source_partition = read_offset_map(r)?;
-    let source_offset = read_offset_map(r)?;
-    Ok(SourceRecord {
-        source_partition,
-        source_offset,
-        topic,
-        partition,
-        key,
-        value,
-        timestamp,
-        headers,
-    })
+    rec.timestamp = r.opt_i64("timestamp")?;
+    data::read_data_into(r, &mut rec.key)?;
+    data::read_data_into(r, &mut rec.value)?;
+    rec.headers = read_headers(r)?;
+    rec.source_partition = read_offset_map(r)?;
+    rec.source_offset = read_offset_map(r)?;
+    Ok(())
 }
 
 /// Encode a batch of source records (replacing `out`'s contents is the caller's choice:
@@ -315,7 +346,13 @@ pub fn decode_source_batch(buf: &[u8]) -> Result<Vec<SourceRecord>, DecodeError>
     let n = r.count(4, "source batch")?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        out.push(read_framed(&mut r, "source record", read_source_record)?);
+        push_framed(
+            &mut r,
+            "source record",
+            &mut out,
+            blank_source_record,
+            read_source_record_into,
+        )?;
     }
     r.finish("source batch")?;
     Ok(out)
@@ -340,14 +377,26 @@ pub fn encode_sink_record(rec: &SinkRecord, out: &mut Vec<u8>) {
     put_headers(&rec.headers, out);
 }
 
+/// A sink record with every field empty (no allocation): what decoding fills in.
+fn blank_sink_record() -> SinkRecord {
+    SinkRecord::new(String::new(), 0, 0, Data::null())
+}
+
 /// Read one sink record's body.
 pub fn read_sink_record(r: &mut Reader<'_>) -> Result<SinkRecord, DecodeError> {
-    let topic = r.string("topic")?;
-    let partition = r.i32("partition")?;
-    let offset = r.i64("offset")?;
-    let timestamp = r.opt_i64("timestamp")?;
+    let mut rec = blank_sink_record();
+    read_sink_record_into(r, &mut rec)?;
+    Ok(rec)
+}
+
+/// Read one sink record's body into `rec`, replacing every field.
+fn read_sink_record_into(r: &mut Reader<'_>, rec: &mut SinkRecord) -> Result<(), DecodeError> {
+    rec.topic = r.string("topic")?;
+    rec.partition = r.i32("partition")?;
+    rec.offset = r.i64("offset")?;
+    rec.timestamp = r.opt_i64("timestamp")?;
     let at = r.position();
-    let timestamp_type = match r.u8("timestamp type")? {
+    rec.timestamp_type = match r.u8("timestamp type")? {
         0 => TimestampType::NoTimestamp,
         1 => TimestampType::CreateTime,
         2 => TimestampType::LogAppendTime,
@@ -358,19 +407,10 @@ pub fn read_sink_record(r: &mut Reader<'_>) -> Result<SinkRecord, DecodeError> {
             });
         }
     };
-    let key = data::read_data(r)?;
-    let value = data::read_data(r)?;
-    let headers = read_headers(r)?;
-    Ok(SinkRecord {
-        topic,
-        partition,
-        offset,
-        key,
-        value,
-        timestamp,
-        timestamp_type,
-        headers,
-    })
+    data::read_data_into(r, &mut rec.key)?;
+    data::read_data_into(r, &mut rec.value)?;
+    rec.headers = read_headers(r)?;
+    Ok(())
 }
 
 /// Encode a batch of sink records (appends to `out`).
@@ -387,7 +427,13 @@ pub fn decode_sink_batch(buf: &[u8]) -> Result<Vec<SinkRecord>, DecodeError> {
     let n = r.count(4, "sink batch")?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
-        out.push(read_framed(&mut r, "sink record", read_sink_record)?);
+        push_framed(
+            &mut r,
+            "sink record",
+            &mut out,
+            blank_sink_record,
+            read_sink_record_into,
+        )?;
     }
     r.finish("sink batch")?;
     Ok(out)
