@@ -300,6 +300,16 @@ impl CommonConfig {
             })
             .unwrap_or_default();
         let topics_regex = get("topics.regex").map(str::to_owned);
+        // Refused rather than ignored: records would flow untransformed.
+        for key in ["transforms", "predicates"] {
+            if get(key).is_some() {
+                return Err(bad(
+                    key,
+                    "single message transforms and predicates are not supported by this version of \
+                     Tributary yet; remove the key (and its transforms.*/predicates.* settings)",
+                ));
+            }
+        }
         Ok(CommonConfig {
             name: name.to_owned(),
             class,
@@ -435,6 +445,8 @@ mod tests {
                 .contains("mutually exclusive")
         );
         assert!(CommonConfig::parse("n", &props(&[])).is_err());
+        let err = CommonConfig::parse("n", &props(&[("connector.class", "X"), ("transforms", "r")])).unwrap_err();
+        assert!(err.to_string().contains("transforms"), "{err}");
 
         // topic.creation: groups in order, default last; other keys are topic configs.
         let c = CommonConfig::parse(
