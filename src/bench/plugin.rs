@@ -33,9 +33,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 use serde::Serialize;
-use tributary_plugin_abi::data::{Data, Value};
-use tributary_plugin_abi::record::{SinkRecord, SourceRecord, TopicPartition};
-use tributary_plugin_abi::wire::StringMap;
+use tributary_plugin_abi::data::{self, Data, Value};
+use tributary_plugin_abi::record::{self, SinkRecord, SourceRecord, TopicPartition};
+use tributary_plugin_abi::wire::{Reader, StringMap};
 
 use super::disk::{self, Machine};
 use super::{Out, ScratchDir, count};
@@ -82,7 +82,7 @@ pub struct PluginBenchArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "source,sink,pipeline"
+        default_value = "source,source-encoded,sink,pipeline"
     )]
     flows: Vec<Flow>,
     /// Where the library is copied before loading (default: a temporary directory removed
@@ -108,10 +108,14 @@ pub fn run(args: &PluginBenchArgs) -> anyhow::Result<()> {
 
 /// Which way records move.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 enum Flow {
-    /// Out of a source task.
+    /// Out of a source task, decoded into host records as the worker takes them.
     Source,
+    /// Out of a source task, left encoded: the host walks the batch without building
+    /// records (`SourceTask::poll_encoded`); what the boundary costs without the host's
+    /// decoding. Not what the worker does today.
+    SourceEncoded,
     /// Into a sink task.
     Sink,
     /// Out of a source task and into a sink task.
@@ -119,12 +123,17 @@ enum Flow {
 }
 
 impl Flow {
-    const ALL: [Flow; 3] = [Flow::Source, Flow::Sink, Flow::Pipeline];
+    const ALL: [Flow; 4] = [
+        Flow::Source,
+        Flow::SourceEncoded,
+        Flow::Sink,
+        Flow::Pipeline,
+    ];
 
     /// The reference's mode number (`connectors/noop/src/bench.rs`, `mode`).
     fn mode(self) -> u32 {
         match self {
-            Flow::Source => 0,
+            Flow::Source | Flow::SourceEncoded => 0,
             Flow::Sink => 1,
             Flow::Pipeline => 2,
         }
@@ -133,9 +142,15 @@ impl Flow {
     fn name(self) -> &'static str {
         match self {
             Flow::Source => "source poll",
+            Flow::SourceEncoded => "source, encoded",
             Flow::Sink => "sink put",
             Flow::Pipeline => "source -> sink",
         }
+    }
+
+    /// Whether the bars apply (the encoded flow is a diagnostic).
+    fn has_bars(self) -> bool {
+        self != Flow::SourceEncoded
     }
 }
 
@@ -439,7 +454,7 @@ impl Plugins {
             }
         };
         let mut sink = match flow {
-            Flow::Source => None,
+            Flow::Source | Flow::SourceEncoded => None,
             _ => {
                 let mut t = self.sink.new_sink_task()?;
                 t.start(&StringMap::new(), Arc::new(NoopHost))?;
@@ -449,15 +464,22 @@ impl Plugins {
         };
         let (mut done, mut value_bytes) = (0u64, 0u64);
         let start = Instant::now();
-        match (&mut source, &mut sink) {
-            (Some(source), None) => {
+        match (flow, &mut source, &mut sink) {
+            (Flow::Source, Some(source), _) => {
                 while done < records {
                     let polled = source.poll()?;
                     done += polled.len() as u64;
                     value_bytes += polled.iter().map(|r| value_len(&r.value)).sum::<u64>();
                 }
             }
-            (None, Some(sink)) => {
+            (Flow::SourceEncoded, Some(source), _) => {
+                while done < records {
+                    let (n, bytes) = walk_encoded(source.poll_encoded()?)?;
+                    done += n;
+                    value_bytes += bytes;
+                }
+            }
+            (Flow::Sink, _, Some(sink)) => {
                 while done < records {
                     let b = sink_batch(done as i64, batch, value_size);
                     done += b.len() as u64;
@@ -465,7 +487,7 @@ impl Plugins {
                     sink.put(&b)?;
                 }
             }
-            (Some(source), Some(sink)) => {
+            (Flow::Pipeline, Some(source), Some(sink)) => {
                 while done < records {
                     let polled = source.poll()?;
                     let b: Vec<SinkRecord> = polled
@@ -478,7 +500,7 @@ impl Plugins {
                     sink.put(&b)?;
                 }
             }
-            (None, None) => unreachable!("every flow has a source or a sink"),
+            _ => bail!("{}: the tasks it needs were not made", flow.name()),
         }
         let nanos = start.elapsed().as_nanos() as u64;
         if let Some(mut source) = source {
@@ -507,6 +529,35 @@ fn value_len(value: &Data) -> u64 {
         Value::Bytes(b) => b.len() as u64,
         _ => 0,
     }
+}
+
+/// Walk an encoded source batch as a view would: each record's frame, topic and value
+/// read in place, nothing allocated. Answers the records and value bytes. A record whose
+/// key or value carries a schema is decoded in full (the noop source sends none).
+fn walk_encoded(batch: &[u8]) -> anyhow::Result<(u64, u64)> {
+    let mut r = Reader::new(batch);
+    let n = r.count(4, "source batch")?;
+    let mut value_bytes = 0;
+    for _ in 0..n {
+        let frame = r.bytes("source record")?;
+        let mut f = Reader::new(frame);
+        f.str("topic")?;
+        if f.bool("partition flag")? {
+            f.i32("partition")?;
+        }
+        f.opt_i64("timestamp")?;
+        let plain_null_key = !f.bool("key schema flag")? && f.u8("key tag")? == data::tag::NULL;
+        let plain_bytes = plain_null_key
+            && !f.bool("value schema flag")?
+            && f.u8("value tag")? == data::tag::BYTES;
+        value_bytes += if plain_bytes {
+            f.bytes("value")?.len() as u64
+        } else {
+            value_len(&record::read_source_record(&mut Reader::new(frame))?.value)
+        };
+    }
+    r.finish("source batch")?;
+    Ok((n as u64, value_bytes))
 }
 
 /// A batch of sink records as the reference builds it: `n` records of `value_size`-byte
@@ -573,7 +624,7 @@ fn median_of(report: &Report, size: usize, flow: Flow, value: fn(&Pair) -> f64) 
 
 fn bars(report: &Report) -> Vec<Bar> {
     let mut bars = Vec::new();
-    for flow in Flow::ALL {
+    for flow in Flow::ALL.into_iter().filter(|f| f.has_bars()) {
         if let Some(overhead) = median_of(report, SMALL_VALUE, flow, Pair::overhead) {
             bars.push(Bar::below(
                 format!(
@@ -710,6 +761,25 @@ mod tests {
             (r.topic.as_str(), r.offset, value_len(&r.value)),
             (TOPIC, 7, 5)
         );
+    }
+
+    #[test]
+    fn walking_an_encoded_batch_counts_what_decoding_would() {
+        use tributary_plugin_abi::data::Schema;
+        let records = vec![
+            SourceRecord::new(TOPIC, Data::bytes(vec![1; 100])).with_partition(3),
+            SourceRecord::new(
+                TOPIC,
+                Data::with_schema(Schema::bytes(), Value::Bytes(vec![2; 7])).unwrap(),
+            )
+            .with_key(Data::string("k"))
+            .with_timestamp(5),
+            SourceRecord::new(TOPIC, Data::string("not bytes")),
+        ];
+        let mut buf = Vec::new();
+        record::encode_source_batch(&records, &mut buf);
+        assert_eq!(walk_encoded(&buf).unwrap(), (3, 107));
+        assert!(walk_encoded(&buf[..buf.len() - 1]).is_err());
     }
 
     #[test]

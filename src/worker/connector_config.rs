@@ -445,7 +445,11 @@ mod tests {
                 .contains("mutually exclusive")
         );
         assert!(CommonConfig::parse("n", &props(&[])).is_err());
-        let err = CommonConfig::parse("n", &props(&[("connector.class", "X"), ("transforms", "r")])).unwrap_err();
+        let err = CommonConfig::parse(
+            "n",
+            &props(&[("connector.class", "X"), ("transforms", "r")]),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("transforms"), "{err}");
 
         // topic.creation: groups in order, default last; other keys are topic configs.

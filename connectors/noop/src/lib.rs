@@ -6,9 +6,11 @@
 //! - `NoopSink` (`io.tributary.connect.noop.NoopSinkConnector`): counts what it is given
 //!   and answers, at pre-commit, the offsets after the last record it counted.
 //!
-//! They exist to test the plugin boundary and to measure it: with nothing else to do, the
-//! cost of a record is the cost of crossing. `noop.panic.on` and `noop.fail.on` make a
-//! chosen call panic or fail (retriably), to test how the worker isolates a faulty plugin.
+//! They exist to test the plugin boundary and to measure it: with nothing else to do, a
+//! record costs what making it in the SDK's data model costs, and crossing adds what the
+//! boundary costs ([`bench`] is the in-process side of `tributary bench plugin`).
+//! `noop.panic.on` and `noop.fail.on` make a chosen call panic or fail (retriably), to test
+//! how the worker isolates a faulty plugin.
 //!
 //! They also exercise the worker's side of the contexts: a source task resumes from the
 //! committed offset of its partition; `noop.request.reconfiguration` and `noop.raise.error`

@@ -716,6 +716,7 @@ fn read_value_at(r: &mut Reader<'_>, depth: usize) -> Result<Value, DecodeError>
 /// Read one value into `v`, replacing what it held. Records decode their keys and values
 /// this way: a `Result<Value, _>` handed back through memory costs more than the
 /// decoding of a small value itself.
+#[inline]
 pub fn read_value_in_place(r: &mut Reader<'_>, v: &mut Value) -> Result<(), DecodeError> {
     read_value_into(r, v, 0)
 }
@@ -880,6 +881,7 @@ fn read_schema_at(r: &mut Reader<'_>, depth: usize) -> Result<Schema, DecodeErro
 }
 
 /// Append a [`Data`]'s encoding: `opt<schema>`, value.
+#[inline]
 pub fn encode_data(d: &Data, out: &mut Vec<u8>) {
     match &d.schema {
         None => wire::put_u8(out, 0),
@@ -901,6 +903,7 @@ pub fn read_data(r: &mut Reader<'_>) -> Result<Data, DecodeError> {
 /// Read one [`Data`] into `d`, replacing what it held. Record decoding fills each record
 /// where it will stay: a `Data` is 168 bytes (the schema is inline), and returning it by
 /// value costs a copy of all of it at every level, schema or not.
+#[inline]
 pub fn read_data_into(r: &mut Reader<'_>, d: &mut Data) -> Result<(), DecodeError> {
     d.schema = if r.bool("data schema flag")? {
         Some(read_schema(r)?)

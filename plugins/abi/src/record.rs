@@ -187,6 +187,7 @@ pub struct RecordMetadata {
     pub timestamp: Option<i64>,
 }
 
+#[inline]
 fn put_headers(headers: &[Header], out: &mut Vec<u8>) {
     wire::put_len(out, headers.len());
     for h in headers {
@@ -195,17 +196,24 @@ fn put_headers(headers: &[Header], out: &mut Vec<u8>) {
     }
 }
 
-fn read_headers(r: &mut Reader<'_>) -> Result<Vec<Header>, DecodeError> {
+/// Read headers into `headers`, replacing what it held.
+#[inline]
+fn read_headers_into(r: &mut Reader<'_>, headers: &mut Vec<Header>) -> Result<(), DecodeError> {
     let n = r.count(6, "headers")?;
-    let mut headers = Vec::with_capacity(n);
+    *headers = Vec::with_capacity(n);
     for _ in 0..n {
-        let key = r.string("header key")?;
-        let value = data::read_data(r)?;
-        headers.push(Header { key, value });
+        headers.push(Header {
+            key: r.string("header key")?,
+            value: Data::null(),
+        });
+        if let Some(h) = headers.last_mut() {
+            data::read_data_into(r, &mut h.value)?;
+        }
     }
-    Ok(headers)
+    Ok(())
 }
 
+#[inline]
 fn put_offset_map(m: &OffsetMap, out: &mut Vec<u8>) {
     wire::put_len(out, m.len());
     for (k, v) in m {
@@ -215,14 +223,22 @@ fn put_offset_map(m: &OffsetMap, out: &mut Vec<u8>) {
 }
 
 fn read_offset_map(r: &mut Reader<'_>) -> Result<OffsetMap, DecodeError> {
-    let n = r.count(5, "offset map")?;
     let mut m = OffsetMap::new();
+    read_offset_map_into(r, &mut m)?;
+    Ok(m)
+}
+
+/// Read an offset map into `m`, replacing what it held.
+#[inline]
+fn read_offset_map_into(r: &mut Reader<'_>, m: &mut OffsetMap) -> Result<(), DecodeError> {
+    let n = r.count(5, "offset map")?;
+    m.clear();
     for _ in 0..n {
         let k = r.string("offset map key")?;
         // In place, as `insert` would: a repeated key keeps the last value.
         data::read_value_in_place(r, m.entry(k).or_insert(Value::Null))?;
     }
-    Ok(m)
+    Ok(())
 }
 
 /// Append a body with its `u32` length in front.
@@ -316,7 +332,7 @@ pub fn read_source_record(r: &mut Reader<'_>) -> Result<SourceRecord, DecodeErro
 
 /// Read one source record's body into `rec`, replacing every field.
 fn read_source_record_into(r: &mut Reader<'_>, rec: &mut SourceRecord) -> Result<(), DecodeError> {
-    rec.topic = r.string("topic")?;
+    r.string_into("topic", &mut rec.topic)?;
     rec.partition = if r.bool("partition flag")? {
         Some(r.i32("partition")?)
     } else {
@@ -325,10 +341,9 @@ fn read_source_record_into(r: &mut Reader<'_>, rec: &mut SourceRecord) -> Result
     rec.timestamp = r.opt_i64("timestamp")?;
     data::read_data_into(r, &mut rec.key)?;
     data::read_data_into(r, &mut rec.value)?;
-    rec.headers = read_headers(r)?;
-    rec.source_partition = read_offset_map(r)?;
-    rec.source_offset = read_offset_map(r)?;
-    Ok(())
+    read_headers_into(r, &mut rec.headers)?;
+    read_offset_map_into(r, &mut rec.source_partition)?;
+    read_offset_map_into(r, &mut rec.source_offset)
 }
 
 /// Encode a batch of source records (replacing `out`'s contents is the caller's choice:
@@ -391,7 +406,7 @@ pub fn read_sink_record(r: &mut Reader<'_>) -> Result<SinkRecord, DecodeError> {
 
 /// Read one sink record's body into `rec`, replacing every field.
 fn read_sink_record_into(r: &mut Reader<'_>, rec: &mut SinkRecord) -> Result<(), DecodeError> {
-    rec.topic = r.string("topic")?;
+    r.string_into("topic", &mut rec.topic)?;
     rec.partition = r.i32("partition")?;
     rec.offset = r.i64("offset")?;
     rec.timestamp = r.opt_i64("timestamp")?;
@@ -409,8 +424,7 @@ fn read_sink_record_into(r: &mut Reader<'_>, rec: &mut SinkRecord) -> Result<(),
     };
     data::read_data_into(r, &mut rec.key)?;
     data::read_data_into(r, &mut rec.value)?;
-    rec.headers = read_headers(r)?;
-    Ok(())
+    read_headers_into(r, &mut rec.headers)
 }
 
 /// Encode a batch of sink records (appends to `out`).

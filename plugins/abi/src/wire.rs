@@ -40,50 +40,61 @@ impl std::error::Error for DecodeError {}
 pub type StringMap = BTreeMap<String, String>;
 
 /// Appends encodings to a buffer.
+#[inline]
 pub fn put_u8(out: &mut Vec<u8>, v: u8) {
     out.push(v);
 }
 
+#[inline]
 pub fn put_bool(out: &mut Vec<u8>, v: bool) {
     out.push(u8::from(v));
 }
 
+#[inline]
 pub fn put_u32(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+#[inline]
 pub fn put_i32(out: &mut Vec<u8>, v: i32) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+#[inline]
 pub fn put_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+#[inline]
 pub fn put_f32(out: &mut Vec<u8>, v: f32) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+#[inline]
 pub fn put_f64(out: &mut Vec<u8>, v: f64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
 /// A length or count as `u32`. Anything larger cannot cross (4 GiB in one field).
+#[inline]
 pub fn put_len(out: &mut Vec<u8>, len: usize) {
     let len =
         u32::try_from(len).expect("a field of 4 GiB or more cannot cross the plugin boundary");
     put_u32(out, len);
 }
 
+#[inline]
 pub fn put_bytes(out: &mut Vec<u8>, v: &[u8]) {
     put_len(out, v.len());
     out.extend_from_slice(v);
 }
 
+#[inline]
 pub fn put_str(out: &mut Vec<u8>, v: &str) {
     put_bytes(out, v.as_bytes());
 }
 
+#[inline]
 pub fn put_opt_str(out: &mut Vec<u8>, v: Option<&str>) {
     match v {
         None => put_u8(out, 0),
@@ -94,6 +105,7 @@ pub fn put_opt_str(out: &mut Vec<u8>, v: Option<&str>) {
     }
 }
 
+#[inline]
 pub fn put_opt_i64(out: &mut Vec<u8>, v: Option<i64>) {
     match v {
         None => put_u8(out, 0),
@@ -112,19 +124,23 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline]
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
     /// Bytes not read yet.
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
+    #[inline]
     pub fn position(&self) -> usize {
         self.pos
     }
 
+    #[inline]
     pub fn error(&self, what: &'static str) -> DecodeError {
         DecodeError { what, at: self.pos }
     }
@@ -138,6 +154,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
         if self.remaining() < n {
             return Err(self.error(what));
@@ -147,6 +164,7 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    #[inline]
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
         let s = self.take(N, what)?;
         let mut a = [0u8; N];
@@ -154,10 +172,12 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
+    #[inline]
     pub fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
         Ok(self.array::<1>(what)?[0])
     }
 
+    #[inline]
     pub fn bool(&mut self, what: &'static str) -> Result<bool, DecodeError> {
         match self.u8(what)? {
             0 => Ok(false),
@@ -169,28 +189,34 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     pub fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
+    #[inline]
     pub fn i32(&mut self, what: &'static str) -> Result<i32, DecodeError> {
         Ok(i32::from_le_bytes(self.array(what)?))
     }
 
+    #[inline]
     pub fn i64(&mut self, what: &'static str) -> Result<i64, DecodeError> {
         Ok(i64::from_le_bytes(self.array(what)?))
     }
 
+    #[inline]
     pub fn f32(&mut self, what: &'static str) -> Result<f32, DecodeError> {
         Ok(f32::from_le_bytes(self.array(what)?))
     }
 
+    #[inline]
     pub fn f64(&mut self, what: &'static str) -> Result<f64, DecodeError> {
         Ok(f64::from_le_bytes(self.array(what)?))
     }
 
     /// A count of items each at least `min_item_bytes` long, checked against what is left
     /// so that a hostile count cannot make the reader allocate.
+    #[inline]
     pub fn count(
         &mut self,
         min_item_bytes: usize,
@@ -204,21 +230,33 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    #[inline]
     pub fn bytes(&mut self, what: &'static str) -> Result<&'a [u8], DecodeError> {
         let n = self.u32(what)? as usize;
         self.take(n, what)
     }
 
+    #[inline]
     pub fn str(&mut self, what: &'static str) -> Result<&'a str, DecodeError> {
         let at = self.pos;
         let b = self.bytes(what)?;
         std::str::from_utf8(b).map_err(|_| DecodeError { what, at })
     }
 
+    #[inline]
     pub fn string(&mut self, what: &'static str) -> Result<String, DecodeError> {
         self.str(what).map(str::to_owned)
     }
 
+    /// [`Reader::string`] into `out`, replacing what it held (decoders fill records in place:
+    /// handing a `String` back through a `Result` costs a copy through memory).
+    #[inline]
+    pub fn string_into(&mut self, what: &'static str, out: &mut String) -> Result<(), DecodeError> {
+        *out = self.str(what)?.to_owned();
+        Ok(())
+    }
+
+    #[inline]
     pub fn opt_string(&mut self, what: &'static str) -> Result<Option<String>, DecodeError> {
         if self.bool(what)? {
             self.string(what).map(Some)
@@ -227,6 +265,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
     pub fn opt_i64(&mut self, what: &'static str) -> Result<Option<i64>, DecodeError> {
         if self.bool(what)? {
             self.i64(what).map(Some)

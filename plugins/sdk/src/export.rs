@@ -694,6 +694,9 @@ unsafe extern "C" fn source_task_poll(h: Handle, out: Writer, err: Writer) -> St
         let records = slot.task.poll()?;
         slot.buf.clear();
         record::encode_source_batch(&records, &mut slot.buf);
+        // Freed before the host decodes its copies of them: the host's allocations then
+        // reuse this memory while it is still in cache.
+        drop(records);
         // SAFETY: the host's writer for this call.
         unsafe { out.write(&slot.buf) };
         Ok(())
