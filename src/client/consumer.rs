@@ -260,8 +260,16 @@ impl GroupConsumer {
             }
         }
         if !self.joined || self.rejoin.load(Ordering::Acquire) {
-            result.revoked = std::mem::take(&mut self.assignment);
-            self.positions.clear();
+            if !self.assignment.is_empty() {
+                // Eager rebalance, as Kafka's consumer does it: first hand back the
+                // revoked partitions, so the caller commits what it consumed while this
+                // member's generation is still valid; the next poll rejoins and reads
+                // the new assignment from those commits.
+                result.revoked = std::mem::take(&mut self.assignment);
+                self.positions.clear();
+                self.joined = false;
+                return Ok(result);
+            }
             self.join()?;
             result.assigned = self.assignment.clone();
             if self.stop.is_cancelled() {
@@ -361,7 +369,6 @@ impl GroupConsumer {
         }
         let groups = self.client.coordinator();
         loop {
-            self.layout = self.current_layout();
             let topics = self.subscription.resolve(&self.client);
             let member_id = lock(&self.member).member_id.clone();
             let req = JoinGroupRequest {
@@ -438,6 +445,9 @@ impl GroupConsumer {
                 code => return Err(group_error(&self.group_id, "SyncGroup", code)),
             }
             self.assignment = decode_assignment(&synced.assignment).unwrap_or_default();
+            // What the leader assigned from: later changes to it mean rejoin.
+            self.layout = self.current_layout();
+            self.layout_checked = std::time::Instant::now();
             self.joined = true;
             self.rejoin.store(false, Ordering::Release);
             self.start_heartbeat();

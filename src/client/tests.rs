@@ -106,11 +106,17 @@ async fn produce_partition_fetch_and_groups() {
             assigned
         });
         // a keeps polling so that it rejoins when b joins.
+        // First the revocation alone (so a.commits while its generation is valid),
+        // then, on a later poll, the new assignment.
         let mut rejoined = None;
-        for _ in 0..100 {
+        let mut revoked = false;
+        for _ in 0..200 {
             let r = a.poll(Duration::from_millis(50)).unwrap();
             seen += r.records.len();
             if !r.revoked.is_empty() {
+                assert!(r.assigned.is_empty() && r.records.is_empty());
+                revoked = true;
+            } else if revoked && !r.assigned.is_empty() {
                 rejoined = Some(r.assigned);
                 break;
             }

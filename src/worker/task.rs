@@ -659,7 +659,7 @@ fn run_sink(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
                 .poll(Duration::from_millis(500))
                 .map_err(|e| trace_of(&e))?;
             if !polled.revoked.is_empty() {
-                commit_sink(spec, &mut task, &consumer, &mut consumed)?;
+                commit_sink(spec, &mut task, &consumer, &polled.revoked, &mut consumed)?;
                 let revoked: Vec<TopicPartition> = polled
                     .revoked
                     .iter()
@@ -702,11 +702,17 @@ fn run_sink(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
                 consumed.insert((tp.topic, tp.partition), offset);
             }
             if asked.commit || last_commit.elapsed() >= spec.flush_interval {
-                commit_sink(spec, &mut task, &consumer, &mut consumed)?;
+                {
+                    let owned = consumer.assignment().to_vec();
+                    commit_sink(spec, &mut task, &consumer, &owned, &mut consumed)?;
+                }
                 last_commit = Instant::now();
             }
         }
-        commit_sink(spec, &mut task, &consumer, &mut consumed)?;
+        {
+            let owned = consumer.assignment().to_vec();
+            commit_sink(spec, &mut task, &consumer, &owned, &mut consumed)?;
+        }
         let all: Vec<TopicPartition> = consumer
             .assignment()
             .iter()
@@ -749,6 +755,7 @@ fn commit_sink(
     spec: &TaskSpec,
     task: &mut crate::plugin::SinkTask,
     consumer: &GroupConsumer,
+    owned: &[(String, i32)],
     consumed: &mut BTreeMap<(String, i32), i64>,
 ) -> Result<(), String> {
     if consumed.is_empty() {
@@ -762,9 +769,9 @@ fn commit_sink(
     let commit: BTreeMap<(String, i32), i64> = safe
         .into_iter()
         .filter(|(tp, _)| {
-            consumer
-                .assignment()
-                .contains(&(tp.topic.clone(), tp.partition))
+            owned
+                .iter()
+                .any(|(t, p)| *p == tp.partition && *t == tp.topic)
         })
         .map(|(tp, o)| ((tp.topic, tp.partition), o))
         .collect();

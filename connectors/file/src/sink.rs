@@ -104,6 +104,11 @@ impl SinkTask for FileStreamSinkTask {
             w.write_all(&self.line)
                 .map_err(|e| ConnectError::retriable(format!("writing {}: {e}", self.name)))?;
         }
+        // Each batch reaches the file (one write per batch, as Kafka's sink writes
+        // through): someone tailing it sees records as they arrive. Durability waits
+        // for `flush`.
+        w.flush()
+            .map_err(|e| ConnectError::retriable(format!("writing {}: {e}", self.name)))?;
         Ok(())
     }
 
@@ -194,6 +199,11 @@ mod tests {
             SinkRecord::new("t", 0, 2, Data::null()),
         ];
         h.put(0, records).unwrap();
+        // Written through at once, before any flush: a reader tailing the file sees them.
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "existing\none\ntwo\nnull\n"
+        );
         let offsets: Offsets = [(tributary_plugin_sdk::TopicPartition::new("t", 0), 3)].into();
         assert_eq!(h.pre_commit(0, offsets.clone()).unwrap(), offsets);
         assert_eq!(
