@@ -244,7 +244,7 @@ impl WorkerConfig {
     pub fn load(path: &std::path::Path) -> Result<(WorkerConfig, Vec<String>), WorkerError> {
         let text = std::fs::read_to_string(path).map_err(|e| WorkerError::Io {
             what: format!("worker config {}", path.display()),
-            source: e,
+            error: e,
         })?;
         let props =
             crate::properties::parse_properties(&text).map_err(|reason| WorkerError::Config {

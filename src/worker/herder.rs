@@ -1173,7 +1173,7 @@ impl Herder {
         let handle = TaskHandle::spawn(spec, kind == ConnectorType::Source).map_err(|e| {
             WorkerError::Io {
                 what: format!("starting a thread for task {task} of {name}"),
-                source: e,
+                error: e,
             }
         })?;
         if target == TargetState::Paused {

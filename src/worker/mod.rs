@@ -56,12 +56,10 @@ pub enum WorkerError {
     UnknownTask(String, usize),
     #[error("internal topic {topic}: {reason}")]
     InternalTopic { topic: String, reason: String },
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
+    // The cause is part of the message rather than a `#[source]`, so that printing the
+    // error chain does not repeat it.
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
     #[error(
         "remote Kafka clusters (bootstrap.servers={0}) are not supported yet; remove bootstrap.servers to use the integrated broker"
     )]
