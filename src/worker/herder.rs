@@ -206,7 +206,7 @@ impl Herder {
         let names: Vec<String> = herder.lock().configs.connectors().keys().cloned().collect();
         for name in names {
             let mut st = herder.lock();
-            herder.start_connector(&mut st, &name, false);
+            herder.start_connector(&mut st, &name);
         }
         Ok(herder)
     }
@@ -248,7 +248,7 @@ impl Herder {
         }
         self.check_config(name, &config)?;
         st.configs.put_connector(name, &config, Some(initial))?;
-        self.start_connector(&mut st, name, false);
+        self.start_connector(&mut st, name);
         Ok(self.info_locked(&st, name).expect("just created"))
     }
 
@@ -321,7 +321,7 @@ impl Herder {
                 false
             }
         };
-        self.start_connector(st, name, true);
+        self.start_connector(st, name);
         Ok((self.info_locked(st, name).expect("exists"), created))
     }
 
@@ -602,7 +602,7 @@ impl Herder {
         }
         st.configs.put_target(name, target)?;
         match (prev, target) {
-            (TargetState::Stopped, _) => self.start_connector(&mut st, name, false),
+            (TargetState::Stopped, _) => self.start_connector(&mut st, name),
             (_, TargetState::Stopped) => {
                 self.stop_connector(&mut st, name);
                 st.configs.put_tasks(name, &[])?;
@@ -672,7 +672,7 @@ impl Herder {
         // KIP-745: everything, or only what failed.
         if include_tasks && !only_failed {
             self.stop_connector(&mut st, name);
-            self.start_connector(&mut st, name, false);
+            self.start_connector(&mut st, name);
             return Ok(());
         }
         if include_tasks {
@@ -699,7 +699,7 @@ impl Herder {
             if kind.is_some() {
                 self.start_connector_instance(&mut st, name);
             } else {
-                self.start_connector(&mut st, name, false);
+                self.start_connector(&mut st, name);
             }
         }
         Ok(())
@@ -931,7 +931,7 @@ impl Herder {
 
     /// Start a connector per its target state: instance, task configs, tasks. Failures
     /// become the connector's FAILED status, never an error of the caller.
-    fn start_connector(&self, st: &mut State_, name: &str, regenerate: bool) {
+    fn start_connector(&self, st: &mut State_, name: &str) {
         let Some(rec) = st.configs.get(name).cloned() else {
             return;
         };
@@ -939,7 +939,6 @@ impl Herder {
             self.inner.statuses.set(name, None, State::Stopped, None);
             return;
         }
-        let _ = regenerate;
         if !self.start_connector_instance(st, name) {
             return;
         }

@@ -97,9 +97,7 @@ impl Standalone {
         let rest = rest.serve(state.clone());
         for (name, props) in connectors {
             let h = herder.clone();
-            let (_, created) =
-                tokio::task::spawn_blocking(move || h.put_connector_config(&name, props)).await??;
-            let _ = created;
+            tokio::task::spawn_blocking(move || h.put_connector_config(&name, props)).await??;
         }
         state.set_ready();
         let h = herder.clone();

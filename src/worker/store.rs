@@ -142,23 +142,12 @@ impl TopicLog {
 
     /// Append records and make them durable before returning.
     pub fn write(&self, records: Vec<(String, Option<Json>)>) -> Result<(), WorkerError> {
-        let records: Vec<ProducerRecord> = records
-            .into_iter()
-            .map(|(k, v)| ProducerRecord {
-                topic: self.topic.clone(),
-                key: Some(Bytes::from(k)),
-                value: v.map(|v| Bytes::from(v.to_string())),
-                ..ProducerRecord::default()
-            })
-            .collect();
-        let positions = self.client.send(&records, &ProducerSettings::default())?;
-        let mut partitions: Vec<i32> = positions.iter().map(|p| p.partition).collect();
-        partitions.sort_unstable();
-        partitions.dedup();
-        for p in partitions {
-            self.client.flush(&self.topic, p)?;
-        }
-        Ok(())
+        self.write_raw(
+            records
+                .into_iter()
+                .map(|(k, v)| (Bytes::from(k), v.map(|v| Bytes::from(v.to_string()))))
+                .collect(),
+        )
     }
 
     /// Append raw key/value records (offsets keys are JSON, not strings) durably.
