@@ -186,7 +186,9 @@ impl Setup {
     /// line, in order, each new one the next of the input; answers (input lines
     /// delivered, lines repeated — a repeat restarts at an earlier line).
     fn progress(&self) -> (usize, usize) {
-        let output = std::fs::read_to_string(&self.output).unwrap_or_default();
+        let mut output = std::fs::read_to_string(&self.output).unwrap_or_default();
+        // A reader of a file being appended to may see the last line before its end.
+        output.truncate(output.rfind('\n').map_or(0, |i| i + 1));
         let mut next = 0usize;
         let mut repeats = 0usize;
         for (n, line) in output.lines().enumerate() {

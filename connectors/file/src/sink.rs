@@ -1,7 +1,7 @@
 //! `FileStreamSink`: records' values, one per line, appended to a file.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 
 use tributary_plugin_sdk::{
     Config, ConfigDef, ConfigKey, ConnectError, Importance, Offsets, RawConfig, Result,
@@ -54,7 +54,7 @@ impl SinkConnector for FileStreamSink {
 
 #[derive(Debug)]
 enum Output {
-    File(BufWriter<File>),
+    File(File),
     Stdout(std::io::Stdout),
 }
 
@@ -83,7 +83,7 @@ impl SinkTask for FileStreamSinkTask {
                     .map_err(|e| {
                         ConnectError::new(format!("cannot open {name} for appending: {e}"))
                     })?;
-                Output::File(BufWriter::with_capacity(1 << 20, file))
+                Output::File(file)
             }
         });
         Ok(())
@@ -93,21 +93,19 @@ impl SinkTask for FileStreamSinkTask {
         let Some(out) = self.out.as_mut() else {
             return Err(ConnectError::new("put before start"));
         };
+        // The whole batch, whole lines only, in one append: someone tailing the file
+        // sees records as they arrive and never half a line. Durability waits for `flush`.
+        self.line.clear();
+        for r in &records {
+            render(&r.value.value, &mut self.line);
+            self.line.push(b'\n');
+        }
         let w: &mut dyn Write = match out {
             Output::File(f) => f,
             Output::Stdout(s) => s,
         };
-        for r in &records {
-            self.line.clear();
-            render(&r.value.value, &mut self.line);
-            self.line.push(b'\n');
-            w.write_all(&self.line)
-                .map_err(|e| ConnectError::retriable(format!("writing {}: {e}", self.name)))?;
-        }
-        // Each batch reaches the file (one write per batch, as Kafka's sink writes
-        // through): someone tailing it sees records as they arrive. Durability waits
-        // for `flush`.
-        w.flush()
+        w.write_all(&self.line)
+            .and_then(|()| w.flush())
             .map_err(|e| ConnectError::retriable(format!("writing {}: {e}", self.name)))?;
         Ok(())
     }
@@ -115,13 +113,12 @@ impl SinkTask for FileStreamSinkTask {
     fn flush(&mut self, _offsets: &Offsets) -> Result<()> {
         match self.out.as_mut() {
             Some(Output::File(f)) => {
-                f.flush()
-                    .and_then(|()| match f.get_ref().sync_data() {
-                        // Not a regular file (/dev/null, a pipe): nothing to make durable.
-                        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
-                        other => other,
-                    })
-                    .map_err(|e| ConnectError::retriable(format!("flushing {}: {e}", self.name)))?;
+                match f.sync_data() {
+                    // Not a regular file (/dev/null, a pipe): nothing to make durable.
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
+                    other => other,
+                }
+                .map_err(|e| ConnectError::retriable(format!("flushing {}: {e}", self.name)))?;
             }
             Some(Output::Stdout(s)) => s.flush()?,
             None => {}
