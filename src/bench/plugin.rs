@@ -33,9 +33,13 @@ use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 use serde::Serialize;
-use tributary_plugin_abi::data::{self, Data, Value};
-use tributary_plugin_abi::record::{self, SinkRecord, SourceRecord, TopicPartition};
-use tributary_plugin_abi::wire::{Reader, StringMap};
+#[cfg(test)]
+use tributary_plugin_abi::data::Data;
+#[cfg(test)]
+use tributary_plugin_abi::record::SinkRecord;
+use tributary_plugin_abi::record::{TimestampType, TopicPartition};
+use tributary_plugin_abi::view::{DataRef, Plain, SinkParts};
+use tributary_plugin_abi::wire::StringMap;
 
 use super::disk::{self, Machine};
 use super::{Out, ScratchDir, count};
@@ -82,7 +86,7 @@ pub struct PluginBenchArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "source,source-encoded,sink,pipeline"
+        default_value = "source,sink,pipeline"
     )]
     flows: Vec<Flow>,
     /// Where the library is copied before loading (default: a temporary directory removed
@@ -110,12 +114,9 @@ pub fn run(args: &PluginBenchArgs) -> anyhow::Result<()> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 enum Flow {
-    /// Out of a source task, decoded into host records as the worker takes them.
+    /// Out of a source task, each record read where the plugin lent it, as the worker's
+    /// source loop reads them.
     Source,
-    /// Out of a source task, left encoded: the host walks the batch without building
-    /// records (`SourceTask::poll_encoded`); what the boundary costs without the host's
-    /// decoding. Not what the worker does today.
-    SourceEncoded,
     /// Into a sink task.
     Sink,
     /// Out of a source task and into a sink task.
@@ -123,17 +124,12 @@ enum Flow {
 }
 
 impl Flow {
-    const ALL: [Flow; 4] = [
-        Flow::Source,
-        Flow::SourceEncoded,
-        Flow::Sink,
-        Flow::Pipeline,
-    ];
+    const ALL: [Flow; 3] = [Flow::Source, Flow::Sink, Flow::Pipeline];
 
     /// The reference's mode number (`connectors/noop/src/bench.rs`, `mode`).
     fn mode(self) -> u32 {
         match self {
-            Flow::Source | Flow::SourceEncoded => 0,
+            Flow::Source => 0,
             Flow::Sink => 1,
             Flow::Pipeline => 2,
         }
@@ -142,15 +138,14 @@ impl Flow {
     fn name(self) -> &'static str {
         match self {
             Flow::Source => "source poll",
-            Flow::SourceEncoded => "source, encoded",
             Flow::Sink => "sink put",
             Flow::Pipeline => "source -> sink",
         }
     }
 
-    /// Whether the issue's bars apply (the encoded flow is a diagnostic).
+    /// Whether the issue's bars apply (all flows today).
     fn has_bars(self) -> bool {
-        self != Flow::SourceEncoded
+        true
     }
 }
 
@@ -454,7 +449,7 @@ impl Plugins {
             }
         };
         let mut sink = match flow {
-            Flow::Source | Flow::SourceEncoded => None,
+            Flow::Source => None,
             _ => {
                 let mut t = self.sink.new_sink_task()?;
                 t.start(&StringMap::new(), Arc::new(NoopHost))?;
@@ -467,37 +462,47 @@ impl Plugins {
         match (flow, &mut source, &mut sink) {
             (Flow::Source, Some(source), _) => {
                 while done < records {
-                    let polled = source.poll()?;
+                    let polled = source.poll_batch()?;
+                    for i in 0..polled.len() {
+                        value_bytes += ref_len(&polled.record(i)?.value);
+                    }
                     done += polled.len() as u64;
-                    value_bytes += polled.iter().map(|r| value_len(&r.value)).sum::<u64>();
-                }
-            }
-            (Flow::SourceEncoded, Some(source), _) => {
-                while done < records {
-                    let (n, bytes) = walk_encoded(source.poll_encoded()?)?;
-                    done += n;
-                    value_bytes += bytes;
                 }
             }
             (Flow::Sink, _, Some(sink)) => {
+                // The worker hands a sink the values where the fetch left them: one
+                // buffer per batch, filled here as the reference fills its records.
+                let mut values = Vec::new();
                 while done < records {
-                    let b = sink_batch(done as i64, batch, value_size);
-                    done += b.len() as u64;
-                    value_bytes += b.iter().map(|r| value_len(&r.value)).sum::<u64>();
-                    sink.put(&b)?;
+                    fill_values(&mut values, done as i64, batch, value_size);
+                    let parts = values
+                        .chunks(value_size.max(1))
+                        .enumerate()
+                        .map(|(i, v)| sink_parts(v, done as i64 + i as i64));
+                    sink.put_parts(parts)?;
+                    done += batch as u64;
+                    value_bytes += (batch * value_size) as u64;
                 }
             }
             (Flow::Pipeline, Some(source), Some(sink)) => {
                 while done < records {
-                    let polled = source.poll()?;
-                    let b: Vec<SinkRecord> = polled
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, r)| to_sink(r, done as i64 + i as i64))
-                        .collect();
-                    done += b.len() as u64;
-                    value_bytes += b.iter().map(|r| value_len(&r.value)).sum::<u64>();
-                    sink.put(&b)?;
+                    let polled = source.poll_batch()?;
+                    let refs = (0..polled.len())
+                        .map(|i| polled.record(i))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    value_bytes += refs.iter().map(|r| ref_len(&r.value)).sum::<u64>();
+                    let parts = refs.iter().enumerate().map(|(i, r)| SinkParts {
+                        topic: r.topic,
+                        partition: 0,
+                        offset: done as i64 + i as i64,
+                        timestamp: None,
+                        timestamp_type: TimestampType::NoTimestamp,
+                        key: DataRef::Null,
+                        value: r.value.clone(),
+                        headers: &[],
+                    });
+                    sink.put_parts(parts)?;
+                    done += refs.len() as u64;
                 }
             }
             _ => bail!("{}: the tasks it needs were not made", flow.name()),
@@ -523,45 +528,44 @@ impl Plugins {
     }
 }
 
-/// As the reference reads a value: its length, 0 for anything that is not bytes.
-fn value_len(value: &Data) -> u64 {
-    match &value.value {
-        Value::Bytes(b) => b.len() as u64,
+/// As the worker's source loop reads a lent value: its length, 0 for anything that is
+/// not bytes.
+fn ref_len(value: &DataRef<'_>) -> u64 {
+    match value {
+        DataRef::Bytes(b, _) => b.len() as u64,
         _ => 0,
     }
 }
 
-/// Walk an encoded source batch as a view would: each record's frame, topic and value
-/// read in place, nothing allocated. Answers the records and value bytes. A record whose
-/// key or value carries a schema is decoded in full (the noop source sends none).
-fn walk_encoded(batch: &[u8]) -> anyhow::Result<(u64, u64)> {
-    let mut r = Reader::new(batch);
-    let n = r.count(4, "source batch")?;
-    let mut value_bytes = 0;
-    for _ in 0..n {
-        let frame = r.bytes("source record")?;
-        let mut f = Reader::new(frame);
-        f.str("topic")?;
-        if f.bool("partition flag")? {
-            f.i32("partition")?;
-        }
-        f.opt_i64("timestamp")?;
-        let plain_null_key = !f.bool("key schema flag")? && f.u8("key tag")? == data::tag::NULL;
-        let plain_bytes = plain_null_key
-            && !f.bool("value schema flag")?
-            && f.u8("value tag")? == data::tag::BYTES;
-        value_bytes += if plain_bytes {
-            f.bytes("value")?.len() as u64
-        } else {
-            value_len(&record::read_source_record(&mut Reader::new(frame))?.value)
-        };
+/// Fill `out` with `n` values of `value_size` bytes, as [`sink_batch`] fills its records'.
+fn fill_values(out: &mut Vec<u8>, offset: i64, n: usize, value_size: usize) {
+    out.clear();
+    for i in 0..n {
+        let o = offset + i as i64;
+        let at = out.len();
+        out.resize(at + value_size, o as u8);
+        let head = value_size.min(8);
+        out[at..at + head].copy_from_slice(&o.to_le_bytes()[..head]);
     }
-    r.finish("source batch")?;
-    Ok((n as u64, value_bytes))
+}
+
+/// A value at `offset` of partition 0, as the worker describes a fetched record to a sink.
+fn sink_parts(value: &[u8], offset: i64) -> SinkParts<'_> {
+    SinkParts {
+        topic: TOPIC,
+        partition: 0,
+        offset,
+        timestamp: None,
+        timestamp_type: TimestampType::NoTimestamp,
+        key: DataRef::Null,
+        value: DataRef::Bytes(value, Plain::None),
+        headers: &[],
+    }
 }
 
 /// A batch of sink records as the reference builds it: `n` records of `value_size`-byte
 /// values for partition 0, offsets from `offset`, each value starting with its offset.
+#[cfg(test)]
 fn sink_batch(offset: i64, n: usize, value_size: usize) -> Vec<SinkRecord> {
     (0..n)
         .map(|i| {
@@ -572,11 +576,6 @@ fn sink_batch(offset: i64, n: usize, value_size: usize) -> Vec<SinkRecord> {
             SinkRecord::new(TOPIC, 0, o, Data::bytes(value))
         })
         .collect()
-}
-
-/// A polled record as a sink record, as the reference turns it.
-fn to_sink(record: SourceRecord, offset: i64) -> SinkRecord {
-    SinkRecord::new(record.topic, 0, offset, record.value)
 }
 
 /// One bar of the issue, checked against the medians.
@@ -748,38 +747,17 @@ mod tests {
     }
 
     #[test]
-    fn the_host_loops_build_what_the_reference_builds() {
-        let b = sink_batch(40, 3, 10);
-        assert_eq!(b[2].offset, 42);
-        assert_eq!(value_len(&b[2].value), 10);
-        let Value::Bytes(v) = &b[2].value.value else {
-            panic!("{:?}", b[2])
-        };
-        assert_eq!(v[..8], 42i64.to_le_bytes());
-        let r = to_sink(SourceRecord::new(TOPIC, Data::bytes(vec![1; 5])), 7);
-        assert_eq!(
-            (r.topic.as_str(), r.offset, value_len(&r.value)),
-            (TOPIC, 7, 5)
-        );
-    }
-
-    #[test]
-    fn walking_an_encoded_batch_counts_what_decoding_would() {
-        use tributary_plugin_abi::data::Schema;
-        let records = vec![
-            SourceRecord::new(TOPIC, Data::bytes(vec![1; 100])).with_partition(3),
-            SourceRecord::new(
-                TOPIC,
-                Data::with_schema(Schema::bytes(), Value::Bytes(vec![2; 7])).unwrap(),
-            )
-            .with_key(Data::string("k"))
-            .with_timestamp(5),
-            SourceRecord::new(TOPIC, Data::string("not bytes")),
-        ];
-        let mut buf = Vec::new();
-        record::encode_source_batch(&records, &mut buf);
-        assert_eq!(walk_encoded(&buf).unwrap(), (3, 107));
-        assert!(walk_encoded(&buf[..buf.len() - 1]).is_err());
+    fn the_host_fills_what_the_reference_builds() {
+        let reference = sink_batch(40, 3, 10);
+        let mut values = Vec::new();
+        fill_values(&mut values, 40, 3, 10);
+        for (r, v) in reference.iter().zip(values.chunks(10)) {
+            let p = sink_parts(v, r.offset);
+            assert_eq!(p.value.to_data(), r.value);
+            assert_eq!((p.topic, p.offset), (r.topic.as_str(), r.offset));
+        }
+        assert_eq!(ref_len(&DataRef::Bytes(&values, Plain::None)), 30);
+        assert_eq!(ref_len(&DataRef::Null), 0);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The command line: argument parsing (clap) and dispatch to the library. Commands
 //! print for people; the work is done by the layers they call.
 
+mod connectors;
 mod plugin;
 mod topics;
 
@@ -31,13 +32,24 @@ enum Command {
         worker_config: PathBuf,
         /// Connector configs (JSON), created at start unless they exist unchanged.
         connector_configs: Vec<PathBuf>,
+        /// A folder of connector configs (*.json) kept in step with the connectors: a file
+        /// added, changed or removed creates, updates or deletes its connector (overrides
+        /// the worker config's connectors.dir).
+        #[arg(long, value_name = "DIR")]
+        connectors_dir: Option<PathBuf>,
     },
     /// Run the integrated broker on a data directory until SIGTERM or Ctrl-C.
     Broker(BrokerArgs),
     /// Manage topics on a data directory directly (the broker must not be running on it).
     Topics(topics::TopicsArgs),
-    /// Inspect connector plugins on a plugin path.
+    /// Inspect connector plugins on a plugin path, locally (no worker needed); see
+    /// `plugins list` for what a running worker has loaded.
     Plugin(plugin::PluginArgs),
+    /// Manage the connectors of a running worker through its REST API.
+    Connectors(connectors::ConnectorsArgs),
+    /// The connector plugins a running worker has loaded, through its REST API; see
+    /// `plugin list` to scan a plugin path locally.
+    Plugins(connectors::PluginsArgs),
     /// Measure the real code paths against this machine's limits.
     Bench {
         #[command(subcommand)]
@@ -132,10 +144,17 @@ pub fn main() -> ExitCode {
         Command::Standalone {
             worker_config,
             connector_configs,
-        } => crate::worker::standalone::run(&worker_config, &connector_configs),
+            connectors_dir,
+        } => crate::worker::standalone::run(
+            &worker_config,
+            &connector_configs,
+            connectors_dir.as_deref(),
+        ),
         Command::Broker(args) => run_broker(&args),
         Command::Topics(args) => topics::run(args),
         Command::Plugin(args) => plugin::run(args),
+        Command::Connectors(args) => connectors::run_connectors(args),
+        Command::Plugins(args) => connectors::run_plugins(args),
         Command::Bench {
             which: BenchCommand::Log(args),
         } => crate::bench::log::run(&args),
@@ -165,12 +184,8 @@ pub fn main() -> ExitCode {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    // Levels can change at run time through the REST API (/admin/loggers).
+    crate::rest::loggers::init();
 }
 
 fn run_broker(args: &BrokerArgs) -> anyhow::Result<()> {

@@ -156,6 +156,14 @@ struct Membership {
     generation: i32,
 }
 
+/// The rest of one partition's fetch.
+#[derive(Debug)]
+struct Buffered {
+    records: std::vec::IntoIter<ConsumerRecord>,
+    /// Where to fetch from once they are all returned.
+    next_fetch: i64,
+}
+
 /// A member of a consumer group. Use from one blocking thread.
 #[derive(Debug)]
 pub struct GroupConsumer {
@@ -169,6 +177,12 @@ pub struct GroupConsumer {
     joined: bool,
     assignment: Vec<TopicPartition>,
     positions: BTreeMap<TopicPartition, i64>,
+    /// Records fetched but not yet returned (a fetch of up to
+    /// `max.partition.fetch.bytes` holds more than `max.poll.records`), as Kafka's
+    /// consumer keeps its completed fetches: the next polls return them without reading
+    /// and decoding the same batches again. Each starts at its partition's position;
+    /// anything that moves a position drops that partition's entry.
+    buffered: BTreeMap<TopicPartition, Buffered>,
     paused: BTreeSet<TopicPartition>,
     appends: tokio::sync::watch::Receiver<u64>,
     /// The subscribed topics and their partition counts when the group last formed; a
@@ -199,6 +213,7 @@ impl GroupConsumer {
             joined: false,
             assignment: Vec::new(),
             positions: BTreeMap::new(),
+            buffered: BTreeMap::new(),
             paused: BTreeSet::new(),
             appends,
             layout: BTreeMap::new(),
@@ -241,6 +256,7 @@ impl GroupConsumer {
     /// Read `partition` from `offset` next.
     pub fn seek(&mut self, partition: TopicPartition, offset: i64) {
         if self.assignment.contains(&partition) {
+            self.buffered.remove(&partition);
             self.positions.insert(partition, offset);
         }
     }
@@ -267,6 +283,7 @@ impl GroupConsumer {
                 // the new assignment from those commits.
                 result.revoked = std::mem::take(&mut self.assignment);
                 self.positions.clear();
+                self.buffered.clear();
                 self.joined = false;
                 return Ok(result);
             }
@@ -313,32 +330,45 @@ impl GroupConsumer {
             let Some(&pos) = self.positions.get(&tp) else {
                 continue;
             };
-            let max = self.settings.max_partition_fetch_bytes.min(bytes_left);
-            let fetched = match self.client.fetch(&tp.0, tp.1, pos, max) {
-                Ok(f) => f,
-                Err(ClientError::OffsetOutOfRange { .. }) => {
-                    let reset = self.reset_offset(&tp)?;
-                    tracing::warn!(
-                        group = %self.group_id, topic = %tp.0, partition = tp.1, offset = pos, reset,
-                        "offset out of range; reset by auto.offset.reset"
-                    );
-                    self.positions.insert(tp, reset);
-                    continue;
+            let mut buffered = match self.buffered.remove(&tp) {
+                Some(b) => b,
+                None => {
+                    let max = self.settings.max_partition_fetch_bytes.min(bytes_left);
+                    match self.client.fetch(&tp.0, tp.1, pos, max) {
+                        Ok(f) => Buffered {
+                            records: f.records.into_iter(),
+                            next_fetch: f.next_offset,
+                        },
+                        Err(ClientError::OffsetOutOfRange { .. }) => {
+                            let reset = self.reset_offset(&tp)?;
+                            tracing::warn!(
+                                group = %self.group_id, topic = %tp.0, partition = tp.1, offset = pos, reset,
+                                "offset out of range; reset by auto.offset.reset"
+                            );
+                            self.positions.insert(tp, reset);
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
-                Err(e) => return Err(e),
             };
             let room = self.settings.max_poll_records - out.len();
-            let mut next = fetched.next_offset;
-            for (taken, r) in fetched.records.into_iter().enumerate() {
-                if taken == room {
-                    next = r.offset;
-                    break;
-                }
+            let take = room.min(buffered.records.len());
+            out.reserve(take);
+            for r in buffered.records.by_ref().take(take) {
                 bytes_left =
                     bytes_left.saturating_sub(r.value.as_ref().map_or(0, |v| v.len()) + 20);
                 out.push(r);
             }
-            self.positions.insert(tp, next);
+            match buffered.records.as_slice().first() {
+                Some(r) => {
+                    self.positions.insert(tp.clone(), r.offset);
+                    self.buffered.insert(tp, buffered);
+                }
+                None => {
+                    self.positions.insert(tp, buffered.next_fetch);
+                }
+            }
         }
         Ok(())
     }
@@ -445,6 +475,7 @@ impl GroupConsumer {
                 code => return Err(group_error(&self.group_id, "SyncGroup", code)),
             }
             self.assignment = decode_assignment(&synced.assignment).unwrap_or_default();
+            self.buffered.clear();
             // What the leader assigned from: later changes to it mean rejoin.
             self.layout = self.current_layout();
             self.layout_checked = std::time::Instant::now();
@@ -503,6 +534,7 @@ impl GroupConsumer {
                 Some(&o) => o,
                 None => self.reset_offset(&tp)?,
             };
+            self.buffered.remove(&tp);
             self.positions.insert(tp, pos);
         }
         Ok(())

@@ -79,7 +79,10 @@ pub enum ClientError {
 impl ClientError {
     /// Whether the same call may succeed later (Kafka's retriable errors).
     pub fn is_retriable(&self) -> bool {
-        matches!(self, ClientError::Group { code, .. } if retriable_code(*code))
+        match self {
+            ClientError::Group { code, .. } => retriable_code(*code),
+            _ => false,
+        }
     }
 }
 
@@ -110,6 +113,74 @@ pub struct ProducerRecord {
     pub timestamp: Option<i64>,
 }
 
+/// What a producer needs of a record: [`ProducerRecord`] owns its parts,
+/// [`ProducerRecordRef`] borrows them (a converted source record whose value still points
+/// into the plugin's polled batch), and the client copies each exactly once, into the log
+/// batch.
+pub trait Produce {
+    fn topic(&self) -> &str;
+    /// `None` lets the partitioner choose.
+    fn partition(&self) -> Option<i32>;
+    fn key(&self) -> Option<&[u8]>;
+    fn value(&self) -> Option<&[u8]>;
+    fn headers(&self) -> &[Header];
+    /// Milliseconds since the epoch; `None` means now.
+    fn timestamp(&self) -> Option<i64>;
+}
+
+impl Produce for ProducerRecord {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+    fn partition(&self) -> Option<i32> {
+        self.partition
+    }
+    fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+    fn headers(&self) -> &[Header] {
+        &self.headers
+    }
+    fn timestamp(&self) -> Option<i64> {
+        self.timestamp
+    }
+}
+
+/// A record to produce whose parts are borrowed where they can be.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProducerRecordRef<'a> {
+    pub topic: &'a str,
+    pub partition: Option<i32>,
+    pub key: Option<std::borrow::Cow<'a, [u8]>>,
+    pub value: Option<std::borrow::Cow<'a, [u8]>>,
+    pub headers: Vec<Header>,
+    pub timestamp: Option<i64>,
+}
+
+impl Produce for ProducerRecordRef<'_> {
+    fn topic(&self) -> &str {
+        self.topic
+    }
+    fn partition(&self) -> Option<i32> {
+        self.partition
+    }
+    fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+    fn headers(&self) -> &[Header] {
+        &self.headers
+    }
+    fn timestamp(&self) -> Option<i64> {
+        self.timestamp
+    }
+}
+
 /// Where a produced record was written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordPosition {
@@ -121,7 +192,8 @@ pub struct RecordPosition {
 /// A record read from a partition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsumerRecord {
-    pub topic: String,
+    /// Shared by the records of one fetch (one allocation per fetch, not per record).
+    pub topic: Arc<str>,
     pub partition: i32,
     pub offset: i64,
     pub timestamp: i64,
@@ -270,11 +342,11 @@ impl Client {
     /// Append `records` (all for `topic`/`partition`) as batches of at most
     /// `settings.batch_size` bytes. Answers the offset of the first record. Returns
     /// once the batches are in the log under the topic's flush policy.
-    pub fn send_to_partition(
+    pub fn send_to_partition<R: Produce>(
         &self,
         topic: &str,
         partition: i32,
-        records: &[&ProducerRecord],
+        records: &[&R],
         settings: &ProducerSettings,
     ) -> Result<i64, ClientError> {
         let log = self.store().partition(topic, partition).ok_or_else(|| {
@@ -293,14 +365,14 @@ impl Client {
             let mut builder = BatchBuilder::new(settings.compression);
             let mut taken = 0;
             for r in rest {
-                if taken > 0 && builder.size_estimate() + record_size(r) > settings.batch_size {
+                if taken > 0 && builder.size_estimate() + record_size(*r) > settings.batch_size {
                     break;
                 }
                 builder.push(
-                    r.timestamp.unwrap_or(now),
-                    r.key.as_deref(),
-                    r.value.as_deref(),
-                    &r.headers,
+                    r.timestamp().unwrap_or(now),
+                    r.key(),
+                    r.value(),
+                    r.headers(),
                 );
                 taken += 1;
             }
@@ -322,38 +394,46 @@ impl Client {
     /// to one partition per call). A missing topic is created with the broker's
     /// defaults if the broker has `auto.create.topics.enable`. Answers each record's
     /// position, in order.
-    pub fn send(
+    pub fn send<R: Produce>(
         &self,
-        records: &[ProducerRecord],
+        records: &[R],
         settings: &ProducerSettings,
     ) -> Result<Vec<RecordPosition>, ClientError> {
         let sticky = self.inner.sticky.fetch_add(1, Ordering::Relaxed);
-        let mut counts: BTreeMap<&str, i32> = BTreeMap::new();
-        let mut groups: BTreeMap<(&str, i32), Vec<usize>> = BTreeMap::new();
+        // Per batch, not per record: the topics and partitions of a batch are few, so
+        // they are found by comparing with the ones seen so far (usually one).
+        let mut counts: Vec<(&str, i32)> = Vec::new();
+        let mut groups: Vec<((&str, i32), Vec<usize>)> = Vec::new();
         for (i, r) in records.iter().enumerate() {
-            let n = match counts.get(r.topic.as_str()) {
-                Some(n) => *n,
+            let topic = r.topic();
+            let n = match counts.iter().find(|(t, _)| *t == topic) {
+                Some((_, n)) => *n,
                 None => {
-                    let n = match self.partition_count(&r.topic) {
+                    let n = match self.partition_count(topic) {
                         Some(n) => n,
                         // As a Kafka broker with auto.create.topics.enable does on a
                         // produce to a missing topic: create it with the defaults.
                         None if self.inner.broker.config.auto_create_topics => {
-                            self.ensure_topic(&r.topic, None, BTreeMap::new())?.0
+                            self.ensure_topic(topic, None, BTreeMap::new())?.0
                         }
-                        None => return Err(ClientError::UnknownTopic(r.topic.clone())),
+                        None => return Err(ClientError::UnknownTopic(topic.to_owned())),
                     };
-                    counts.insert(&r.topic, n);
+                    counts.push((topic, n));
                     n
                 }
             };
-            let p = match (r.partition, &r.key) {
+            let p = match (r.partition(), r.key()) {
                 (Some(p), _) => p,
                 (None, Some(key)) => partitioner::partition_for_key(key, n),
                 (None, None) => (sticky % n.max(1) as usize) as i32,
             };
-            groups.entry((&r.topic, p)).or_default().push(i);
+            match groups.iter_mut().find(|(k, _)| *k == (topic, p)) {
+                Some((_, idx)) => idx.push(i),
+                None => groups.push(((topic, p), vec![i])),
+            }
         }
+        // In a fixed order (as before: by topic, then partition), whatever the records'.
+        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut out = vec![
             RecordPosition {
                 partition: -1,
@@ -364,13 +444,13 @@ impl Client {
         ];
         let now = now_ms();
         for ((topic, partition), idx) in groups {
-            let batch: Vec<&ProducerRecord> = idx.iter().map(|&i| &records[i]).collect();
+            let batch: Vec<&R> = idx.iter().map(|&i| &records[i]).collect();
             let base = self.send_to_partition(topic, partition, &batch, settings)?;
             for (k, &i) in idx.iter().enumerate() {
                 out[i] = RecordPosition {
                     partition,
                     offset: base + k as i64,
-                    timestamp: records[i].timestamp.unwrap_or(now),
+                    timestamp: records[i].timestamp().unwrap_or(now),
                 };
             }
         }
@@ -412,27 +492,27 @@ impl Client {
             next_offset: offset,
             high_watermark: read.high_watermark,
         };
+        let shared_topic: Arc<str> = Arc::from(topic);
         for item in batch::BatchIter::new(&read.records) {
             let Ok((pos, header)) = item else { break };
-            let bytes = &read.records[pos..pos + header.size()];
-            let (header, records) =
-                batch::decode_records(bytes, MAX_UNCOMPRESSED).map_err(|e| {
-                    ClientError::BadRecord {
-                        topic: topic.to_owned(),
-                        partition,
-                        reason: format!("stored batch at offset {}: {e}", header.base_offset),
-                    }
+            let bytes = read.records.slice(pos..pos + header.size());
+            let (header, records) = batch::decode_shared_records(&bytes, MAX_UNCOMPRESSED)
+                .map_err(|e| ClientError::BadRecord {
+                    topic: topic.to_owned(),
+                    partition,
+                    reason: format!("stored batch at offset {}: {e}", header.base_offset),
                 })?;
             fetched.next_offset = fetched.next_offset.max(header.last_offset() + 1);
             if header.is_control() {
                 continue;
             }
             let log_append_time = header.timestamp_type() == batch::TimestampType::LogAppendTime;
+            fetched.records.reserve(records.len());
             fetched
                 .records
                 .extend(records.into_iter().filter(|r| r.offset >= offset).map(|r| {
                     ConsumerRecord {
-                        topic: topic.to_owned(),
+                        topic: shared_topic.clone(),
                         partition,
                         offset: r.offset,
                         timestamp: r.timestamp,
@@ -590,10 +670,10 @@ impl Client {
 /// Decompressed batches larger than this are refused (as the broker refuses them).
 const MAX_UNCOMPRESSED: usize = 64 << 20;
 
-fn record_size(r: &ProducerRecord) -> usize {
-    21 + r.key.as_ref().map_or(0, |k| k.len())
-        + r.value.as_ref().map_or(0, |v| v.len())
-        + r.headers
+fn record_size<R: Produce>(r: &R) -> usize {
+    21 + r.key().map_or(0, |k| k.len())
+        + r.value().map_or(0, |v| v.len())
+        + r.headers()
             .iter()
             .map(|h| 10 + h.key.len() + h.value.as_ref().map_or(0, |v| v.len()))
             .sum::<usize>()

@@ -139,3 +139,52 @@ async fn produce_partition_fetch_and_groups() {
     .unwrap();
     running.stop().await.unwrap();
 }
+
+/// A fetch holds more than `max.poll.records`: the rest is returned by the next polls,
+/// in order, without reading it again; a seek drops what was buffered for its partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_return_a_fetch_in_max_poll_records_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = broker(dir.path()).await;
+    let client = Client::embedded(running.broker.clone(), tokio::runtime::Handle::current());
+    tokio::task::spawn_blocking(move || {
+        client.ensure_topic("s", Some(1), BTreeMap::new()).unwrap();
+        let records: Vec<_> = (0..100)
+            .map(|i| record("s", None, &format!("v{i}")))
+            .collect();
+        client.send(&records, &ProducerSettings::default()).unwrap();
+        let mut c = GroupConsumer::new(
+            client.clone(),
+            "slices",
+            "c",
+            Subscription::Topics(vec!["s".into()]),
+            ConsumerSettings {
+                max_poll_records: 20,
+                ..ConsumerSettings::default()
+            },
+        );
+        let tp: consumer::TopicPartition = ("s".into(), 0);
+        let mut offsets = Vec::new();
+        for _ in 0..50 {
+            let got = c.poll(Duration::from_millis(100)).unwrap();
+            assert!(got.records.len() <= 20, "{}", got.records.len());
+            offsets.extend(got.records.iter().map(|r| r.offset));
+            if offsets.len() == 40 {
+                // Mid-buffer: the position is the next record to return, and a seek
+                // goes where it says, not to the rest of the buffer.
+                assert_eq!(c.positions()[&tp], 40);
+                c.seek(tp.clone(), 90);
+            }
+            if offsets.len() >= 50 {
+                break;
+            }
+        }
+        let expected: Vec<i64> = (0..40).chain(90..100).collect();
+        assert_eq!(offsets, expected);
+        assert_eq!(c.positions()[&tp], 100);
+        c.close();
+    })
+    .await
+    .unwrap();
+    running.stop().await.unwrap();
+}

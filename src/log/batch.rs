@@ -473,6 +473,23 @@ pub fn decode_records(
     batch: &[u8],
     max_uncompressed: usize,
 ) -> Result<(BatchHeader, Vec<Record>), BatchError> {
+    decode_records_with(batch, max_uncompressed, Bytes::copy_from_slice)
+}
+
+/// [`decode_records`] of a batch already in a shared buffer (a log read): the records of
+/// an uncompressed batch are slices of it, nothing is copied.
+pub fn decode_shared_records(
+    batch: &Bytes,
+    max_uncompressed: usize,
+) -> Result<(BatchHeader, Vec<Record>), BatchError> {
+    decode_records_with(batch, max_uncompressed, |payload| batch.slice_ref(payload))
+}
+
+fn decode_records_with(
+    batch: &[u8],
+    max_uncompressed: usize,
+    share: impl FnOnce(&[u8]) -> Bytes,
+) -> Result<(BatchHeader, Vec<Record>), BatchError> {
     let (header, payload) = open(batch)?;
     let count = header.records_count;
     if count < 0 {
@@ -482,7 +499,7 @@ pub fn decode_records(
         });
     }
     let data = match header.compression()? {
-        Compression::None => Bytes::copy_from_slice(payload),
+        Compression::None => share(payload),
         codec => {
             let mut plain = Vec::new();
             compression::decompress(codec, payload, max_uncompressed, &mut plain)?;

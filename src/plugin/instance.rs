@@ -1,8 +1,8 @@
 //! The host's handles on a plugin's connector and task instances.
 //!
-//! Each call encodes its input into a buffer the plugin borrows for the call, collects the
-//! plugin's answer and error message through host-side [`Writer`]s (so every allocation is
-//! freed by the side that made it), and turns the status into a [`PluginError`] naming the
+//! Each call encodes its input into a buffer the plugin borrows for the call (records: lent
+//! as views, `tributary_plugin_abi::view`), collects the plugin's answer and error message
+//! through host-side [`Writer`]s (so every allocation is freed by the side that made it), and turns the status into a [`PluginError`] naming the
 //! file, the connector and the call. After a panic the instance is poisoned: further calls
 //! answer [`PluginError::Poisoned`] without entering the plugin; dropping it still frees it
 //! inside the plugin.
@@ -29,9 +29,13 @@ use tributary_plugin_abi::ffi::{
     SourceTaskHostApi, SourceTaskHostRef, Status, Writer,
 };
 use tributary_plugin_abi::record::{
-    self, OffsetMap, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
+    self, OffsetMap, Offsets, SinkRecord, SourceRecord, TopicPartition,
 };
-use tributary_plugin_abi::wire::{self, DecodeError, StringMap};
+use tributary_plugin_abi::view::{
+    self, DataRef, MetadataRef, SinkBatchBuilder, SinkParts, SourceBatchView, SourceRecordRef,
+    SourceRecordView,
+};
+use tributary_plugin_abi::wire::{self, StringMap};
 
 use super::PluginError;
 use super::registry::ConnectorPlugin;
@@ -302,17 +306,73 @@ impl Connector {
 #[derive(Debug)]
 pub struct SourceTask {
     inner: Instance,
-    /// The last polled batch, encoded; reused across polls.
-    batch: Vec<u8>,
     host: Option<Arc<HostSlot<dyn SourceTaskHost>>>,
+    /// How many records the last poll lent (what `commit_records` must describe).
+    polled: usize,
+}
+
+/// A polled batch, lent by the plugin until the task's next poll or stop (the borrow of
+/// the task enforces it). Records are read in place: see [`SourceRecordRef`].
+#[derive(Debug)]
+pub struct PolledBatch<'t> {
+    views: &'t [SourceRecordView],
+    raw: SourceBatchView,
+    task: &'t Instance,
+}
+
+impl<'t> PolledBatch<'t> {
+    pub fn len(&self) -> usize {
+        self.views.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.views.is_empty()
+    }
+
+    /// Record `i`, borrowing the plugin's memory. A record that does not read (bytes
+    /// that are not UTF-8 where text was promised, a malformed encoding) is the plugin's
+    /// protocol error.
+    pub fn record(&self, i: usize) -> Result<SourceRecordRef<'t>, PluginError> {
+        let v = self.views.get(i).ok_or_else(|| {
+            self.task
+                .protocol("poll", format!("no record {i} in the batch"))
+        })?;
+        // SAFETY: lent by the plugin until the next poll or stop, which the borrow of the
+        // task rules out for `'t`.
+        unsafe { view::read_source_record(v) }.map_err(|e| {
+            self.task
+                .protocol("poll", format!("record {i} of the batch: {e}"))
+        })
+    }
+
+    /// The batch's source positions: per source partition, the source offset of its last
+    /// record (what committing the whole batch stores).
+    pub fn sources(&self) -> Result<Vec<(OffsetMap, OffsetMap)>, PluginError> {
+        // SAFETY: as in `record`.
+        unsafe { view::read_sources(&self.raw) }
+            .map_err(|e| self.task.protocol("poll", format!("source positions: {e}")))
+    }
+
+    /// Every record as an owned [`SourceRecord`] (without source positions:
+    /// [`Self::sources`]).
+    pub fn to_owned(&self) -> Result<Vec<SourceRecord>, PluginError> {
+        (0..self.len())
+            .map(|i| {
+                self.record(i)?.to_owned().map_err(|e| {
+                    self.task
+                        .protocol("poll", format!("record {i} of the batch: {e}"))
+                })
+            })
+            .collect()
+    }
 }
 
 impl SourceTask {
     pub(crate) fn new(plugin: Arc<ConnectorPlugin>) -> Result<SourceTask, PluginError> {
         Ok(SourceTask {
             inner: Instance::new(plugin, Role::SourceTask)?,
-            batch: Vec::new(),
             host: None,
+            polled: 0,
         })
     }
 
@@ -344,42 +404,28 @@ impl SourceTask {
         })
     }
 
-    /// Poll one batch and answer it still encoded (see `tributary_plugin_abi::record`),
-    /// borrowed until the next poll: for callers that slice records without decoding them.
-    pub fn poll_encoded(&mut self) -> Result<&[u8], PluginError> {
-        self.batch.clear();
-        let out = &mut self.batch;
+    /// Poll one batch (possibly empty), lent by the plugin until the next poll or stop.
+    pub fn poll_batch(&mut self) -> Result<PolledBatch<'_>, PluginError> {
+        let mut raw = SourceBatchView::EMPTY;
+        self.polled = 0;
         self.inner.call("poll", |api, h, err| {
-            // SAFETY: as in `start`.
-            unsafe { (api.source_task_poll)(h, Writer::for_vec(out), err) }
+            // SAFETY: as in `start`; `raw` is writable for the call.
+            unsafe { (api.source_task_poll)(h, &mut raw, err) }
         })?;
-        Ok(&self.batch)
+        // SAFETY: lent until the next poll or stop, each of which needs `&mut self`.
+        let views = unsafe { view::source_records(&raw) };
+        self.polled = views.len();
+        Ok(PolledBatch {
+            views,
+            raw,
+            task: &self.inner,
+        })
     }
 
-    /// Poll one batch of records (possibly empty).
-    ///
-    /// The batch is decoded straight out of the plugin's buffer while the plugin lends it
-    /// (see [`BatchDecoder`]), not copied into ours first: for 1000-byte records that copy
-    /// was a third of the bytes moved.
+    /// Poll one batch as owned records (without source positions; see
+    /// [`PolledBatch::sources`]).
     pub fn poll(&mut self) -> Result<Vec<SourceRecord>, PluginError> {
-        let mut decoder = BatchDecoder {
-            spill: std::mem::take(&mut self.batch),
-            decoded: None,
-            first_len: 0,
-        };
-        decoder.spill.clear();
-        let writer = Writer {
-            ctx: (&mut decoder as *mut BatchDecoder).cast(),
-            write: decode_source_batch_write,
-        };
-        let called = self.inner.call("poll", |api, h, err| {
-            // SAFETY: as in `start`; the writer's context lives until the call returns.
-            unsafe { (api.source_task_poll)(h, writer, err) }
-        });
-        let decoded = decoder.finish();
-        self.batch = decoder.spill;
-        called?;
-        decoded.map_err(|e| self.inner.protocol("poll", e.to_string()))
+        self.poll_batch()?.to_owned()
     }
 
     /// The offsets of everything polled so far were committed.
@@ -390,21 +436,44 @@ impl SourceTask {
         })
     }
 
-    /// Report where records were written (`None`: dropped before reaching a topic).
+    /// Report where each record of the last polled batch was written, in order (`None`:
+    /// dropped before reaching a topic): the task's `commit_record` sees each with the
+    /// record it polled.
     pub fn commit_records(
         &mut self,
-        records: &[(SourceRecord, Option<RecordMetadata>)],
+        metadata: &[Option<MetadataRef<'_>>],
     ) -> Result<(), PluginError> {
         let mut input = Vec::new();
-        record::encode_committed_records(records, &mut input);
+        view::encode_record_metadata(metadata.iter().copied(), &mut input);
+        self.commit_records_encoded(&input, metadata.len())
+    }
+
+    /// [`Self::commit_records`] of metadata already encoded by
+    /// `tributary_plugin_abi::view::encode_record_metadata` for `count` records (the worker
+    /// encodes it while the polled records it names are still lent).
+    pub fn commit_records_encoded(
+        &mut self,
+        encoded: &[u8],
+        count: usize,
+    ) -> Result<(), PluginError> {
+        if count != self.polled {
+            return Err(self.inner.protocol(
+                "commit_record",
+                format!(
+                    "the worker described {count} records but the last poll lent {}",
+                    self.polled
+                ),
+            ));
+        }
         self.inner.call("commit_record", |api, h, err| {
             // SAFETY: as in `start`.
-            unsafe { (api.source_task_commit_records)(h, Buf::from_slice(&input), err) }
+            unsafe { (api.source_task_commit_records)(h, Buf::from_slice(encoded), err) }
         })
     }
 
     /// Stop the task (it is dropped afterwards).
     pub fn stop(&mut self) -> Result<(), PluginError> {
+        self.polled = 0;
         self.inner.call("stop", |api, h, err| {
             // SAFETY: as in `start`.
             unsafe { (api.source_task_stop)(h, err) }
@@ -412,79 +481,12 @@ impl SourceTask {
     }
 }
 
-/// The answer of a poll, decoded as the plugin writes it.
-///
-/// The SDK writes a whole batch in one call, so the first write is decoded from the
-/// plugin's buffer directly. The result is always what decoding everything written, laid
-/// end to end, would give: a first write that does not decode (a plugin writing its batch
-/// in pieces) is kept and the rest appended, then decoded once complete; a write after a
-/// first one that decoded is bytes after a complete batch, the error that decoding all of
-/// it would report.
-struct BatchDecoder {
-    /// Writes kept for decoding at the end (the first one only if it did not decode).
-    spill: Vec<u8>,
-    /// The first write, decoded.
-    decoded: Option<Result<Vec<SourceRecord>, DecodeError>>,
-    /// The length of the first write, when it decoded.
-    first_len: usize,
-}
-
-impl BatchDecoder {
-    fn write(&mut self, bytes: &[u8]) {
-        match &self.decoded {
-            None if self.spill.is_empty() => match record::decode_source_batch(bytes) {
-                Ok(records) => {
-                    self.decoded = Some(Ok(records));
-                    self.first_len = bytes.len();
-                }
-                Err(_) => self.spill.extend_from_slice(bytes),
-            },
-            None => self.spill.extend_from_slice(bytes),
-            Some(Ok(_)) if bytes.is_empty() => {}
-            Some(Ok(_)) => {
-                self.decoded = Some(Err(DecodeError {
-                    what: "source batch",
-                    at: self.first_len,
-                }));
-            }
-            Some(Err(_)) => {}
-        }
-    }
-
-    fn finish(&mut self) -> Result<Vec<SourceRecord>, DecodeError> {
-        match self.decoded.take() {
-            Some(result) => result,
-            None => record::decode_source_batch(&self.spill),
-        }
-    }
-}
-
-/// The writer behind [`SourceTask::poll`].
-///
-/// # Safety
-///
-/// `ctx` must be the `*mut BatchDecoder` of the current poll and `ptr`/`len` a readable
-/// buffer (the ABI's writer contract).
-unsafe extern "C" fn decode_source_batch_write(ctx: *mut c_void, ptr: *const u8, len: usize) {
-    // SAFETY: guaranteed by the caller.
-    let decoder = unsafe { &mut *ctx.cast::<BatchDecoder>() };
-    // SAFETY: as above.
-    let bytes = unsafe { Buf { ptr, len }.as_slice() };
-    // Decoding never panics (the ABI crate's rule); a writer must not unwind in any case.
-    if catch_unwind(AssertUnwindSafe(|| decoder.write(bytes))).is_err() {
-        decoder.decoded = Some(Err(DecodeError {
-            what: "source batch (the decoder panicked)",
-            at: 0,
-        }));
-    }
-}
-
 /// A sink task instance.
 #[derive(Debug)]
 pub struct SinkTask {
     inner: Instance,
-    /// The batch being delivered, encoded; reused across puts.
-    batch: Vec<u8>,
+    /// The views of the batch being delivered; reused across puts.
+    views: SinkBatchBuilder,
     host: Option<Arc<HostSlot<dyn SinkTaskHost>>>,
 }
 
@@ -492,7 +494,7 @@ impl SinkTask {
     pub(crate) fn new(plugin: Arc<ConnectorPlugin>) -> Result<SinkTask, PluginError> {
         Ok(SinkTask {
             inner: Instance::new(plugin, Role::SinkTask)?,
-            batch: Vec::new(),
+            views: SinkBatchBuilder::default(),
             host: None,
         })
     }
@@ -535,21 +537,35 @@ impl SinkTask {
         })
     }
 
-    /// Deliver a batch.
+    /// Deliver a batch of owned records.
     pub fn put(&mut self, records: &[SinkRecord]) -> Result<(), PluginError> {
-        let mut batch = std::mem::take(&mut self.batch);
-        batch.clear();
-        record::encode_sink_batch(records, &mut batch);
-        let result = self.put_encoded(&batch);
-        self.batch = batch;
-        result
+        self.put_parts(records.iter().map(|r| SinkParts {
+            topic: &r.topic,
+            partition: r.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            timestamp_type: r.timestamp_type,
+            key: DataRef::of(&r.key),
+            value: DataRef::of(&r.value),
+            headers: &r.headers,
+        }))
     }
 
-    /// Deliver a batch already encoded by `tributary_plugin_abi::record::encode_sink_batch`.
-    pub fn put_encoded(&mut self, batch: &[u8]) -> Result<(), PluginError> {
+    /// Deliver a batch described by borrowed parts (the worker's converted values, still
+    /// pointing into the fetched log batch): nothing is copied on this side; the plugin
+    /// builds its records straight from them.
+    pub fn put_parts<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = SinkParts<'a>>,
+    ) -> Result<(), PluginError> {
+        self.views.clear();
+        for r in records {
+            self.views.push(&r);
+        }
+        let views = self.views.finish();
         self.inner.call("put", |api, h, err| {
-            // SAFETY: as in `start`.
-            unsafe { (api.sink_task_put)(h, Buf::from_slice(batch), err) }
+            // SAFETY: as in `start`; the views and what they point at are alive for the call.
+            unsafe { (api.sink_task_put)(h, views.as_ptr(), views.len(), err) }
         })
     }
 
@@ -1361,63 +1377,6 @@ mod tests {
             (s.release)(sctx);
         }
         assert_eq!(Arc::strong_count(&host), 3, "the slots still hold it");
-    }
-
-    /// Write `pieces` through the poll's writer, as a plugin would.
-    fn decode_written(pieces: &[&[u8]]) -> Result<Vec<SourceRecord>, DecodeError> {
-        let mut decoder = BatchDecoder {
-            spill: Vec::new(),
-            decoded: None,
-            first_len: 0,
-        };
-        for p in pieces {
-            // SAFETY: the decoder of this "poll"; the piece is a live slice.
-            unsafe {
-                decode_source_batch_write(
-                    (&mut decoder as *mut BatchDecoder).cast(),
-                    p.as_ptr(),
-                    p.len(),
-                )
-            };
-        }
-        decoder.finish()
-    }
-
-    #[test]
-    fn a_polled_batch_decodes_as_everything_written_would() {
-        use tributary_plugin_abi::data::Data;
-        let records: Vec<SourceRecord> = (0..3)
-            .map(|i| {
-                SourceRecord::new("t", Data::bytes(vec![i; 10])).with_source(
-                    [("file".to_string(), Value::from("/in"))].into(),
-                    [("position".to_string(), Value::Int64(i.into()))].into(),
-                )
-            })
-            .collect();
-        let mut buf = Vec::new();
-        record::encode_source_batch(&records, &mut buf);
-        // In one write (the SDK's way) and split at every byte.
-        assert_eq!(decode_written(&[&buf]).unwrap(), records);
-        for cut in 0..=buf.len() {
-            let (a, b) = buf.split_at(cut);
-            assert_eq!(decode_written(&[a, b]).unwrap(), records, "split at {cut}");
-            assert_eq!(
-                decode_written(&[a, &[], b]).unwrap(),
-                records,
-                "split at {cut}"
-            );
-        }
-        // Bytes after a complete batch: the error decoding all of it reports.
-        let mut longer = buf.clone();
-        longer.push(0);
-        let expected = record::decode_source_batch(&longer).unwrap_err();
-        assert_eq!(decode_written(&[&buf, &[0]]).unwrap_err(), expected);
-        assert_eq!(decode_written(&[&longer]).unwrap_err(), expected);
-        // Nothing written is not an empty batch.
-        assert_eq!(
-            decode_written(&[]).unwrap_err(),
-            record::decode_source_batch(&[]).unwrap_err()
-        );
     }
 
     #[test]

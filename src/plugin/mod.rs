@@ -51,8 +51,8 @@ mod tests;
 use std::path::PathBuf;
 
 pub use instance::{
-    Connector, ConnectorHost, HostError, MemoryHost, MemoryHostState, NoopHost, SinkTask,
-    SinkTaskHost, SourceTask, SourceTaskHost,
+    Connector, ConnectorHost, HostError, MemoryHost, MemoryHostState, NoopHost, PolledBatch,
+    SinkTask, SinkTaskHost, SourceTask, SourceTaskHost,
 };
 pub use library::{ConnectorInfo, ConnectorType, PluginLibrary};
 pub use registry::{

@@ -1181,15 +1181,19 @@ mod tests {
         assert_eq!(task_configs.len(), 2);
         let mut task = source.new_source_task().unwrap();
         task.start(&task_configs[1], Arc::new(NoopHost)).unwrap();
-        let records = task.poll().unwrap();
+        let batch = task.poll_batch().unwrap();
+        // Source positions cross per batch: task 1's partition, after its 4th record.
+        let sources = batch.sources().unwrap();
+        assert_eq!(sources.len(), 1);
+        assert_eq!(sources[0].0["task"], Value::Int32(1));
+        assert_eq!(sources[0].1["position"], Value::Int64(4));
+        let records = batch.to_owned().unwrap();
         let values: Vec<&Value> = records.iter().map(|r| &r.value.value).collect();
         assert_eq!(
             values,
             [0, 1, 2, 3].map(Value::Int64).iter().collect::<Vec<_>>()
         );
         assert_eq!(records[0].topic, "numbers");
-        assert_eq!(records[0].source_partition["task"], Value::Int32(1));
-        assert_eq!(records[3].source_offset["position"], Value::Int64(4));
         task.stop().unwrap();
         connector.stop().unwrap();
 

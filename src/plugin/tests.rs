@@ -12,9 +12,8 @@ use std::sync::{Arc, OnceLock};
 
 use tributary_plugin_abi::ABI_VERSION;
 use tributary_plugin_abi::data::{Data, Value};
-use tributary_plugin_abi::record::{
-    OffsetMap, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
-};
+use tributary_plugin_abi::record::{OffsetMap, Offsets, SinkRecord, SourceRecord, TopicPartition};
+use tributary_plugin_abi::view::MetadataRef;
 
 use super::*;
 
@@ -220,24 +219,35 @@ fn a_real_plugin_runs_source_and_sink_tasks_through_the_boundary() {
     let mut task = source.new_source_task().unwrap();
     task.start(&task_configs[1], noop_host()).unwrap();
     let first = task.poll().unwrap();
-    let second = task.poll().unwrap();
+    let batch = task.poll_batch().unwrap();
+    // Source positions cross per batch: the last offset of each source partition.
+    assert_eq!(
+        batch.sources().unwrap(),
+        [(task_partition(1), seq(8))],
+        "task 1's partition, after its 8th record"
+    );
+    let second = batch.to_owned().unwrap();
     assert_eq!((first.len(), second.len()), (4, 4));
     for (seq, r) in first.iter().chain(&second).enumerate() {
         assert_eq!(r.topic, "t");
         let v = value_bytes(&r.value);
         assert_eq!(v.len(), 100);
         assert_eq!(v[..8], (seq as u64).to_le_bytes());
-        assert_eq!(r.source_partition["task"], Value::Int32(1));
-        assert_eq!(r.source_offset["seq"], Value::Int64(seq as i64 + 1));
     }
     task.commit().unwrap();
-    let meta = RecordMetadata {
-        topic: "t".into(),
+    let meta = MetadataRef {
+        topic: "t",
         partition: 0,
         offset: 0,
         timestamp: None,
     };
-    task.commit_records(&[(first[0].clone(), Some(meta)), (first[1].clone(), None)])
+    let err = task.commit_records(&[Some(meta)]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("described 1 records but the last poll lent 4"),
+        "{err}"
+    );
+    task.commit_records(&[Some(meta), None, None, None])
         .unwrap();
     task.stop().unwrap();
     connector.stop().unwrap();
@@ -600,9 +610,10 @@ fn a_source_task_in_a_loaded_plugin_reads_its_offsets_from_the_host() {
     )
     .unwrap();
     assert_eq!(host.snapshot().offset_lookups, 1, "read once, in start");
-    let records = task.poll().unwrap();
+    let batch = task.poll_batch().unwrap();
+    assert_eq!(batch.sources().unwrap(), [(task_partition(1), seq(42))]);
+    let records = batch.to_owned().unwrap();
     assert_eq!(first_seq(&records), 40, "resumed at the committed offset");
-    assert_eq!(records[1].source_offset, seq(42));
 
     // Nothing committed for its partition: from the beginning.
     let mut fresh = source.new_source_task().unwrap();

@@ -48,6 +48,8 @@ impl From<WorkerError> for ApiError {
                 StatusCode::NOT_FOUND
             }
             WorkerError::ConnectorExists(_) => StatusCode::CONFLICT,
+            WorkerError::Refused(_) => StatusCode::BAD_REQUEST,
+            WorkerError::Forbidden(_) => StatusCode::FORBIDDEN,
             WorkerError::ConnectorConfig { .. }
             | WorkerError::Plugin(
                 PluginError::UnknownConnector { .. } | PluginError::AmbiguousConnector { .. },

@@ -17,13 +17,20 @@ use super::RestState;
 use super::error::ApiError;
 use super::extract::{JsonBody, PathParams, Query, json_kind, percent_encode_segment};
 use super::model::{
-    ConfigInfos, ConfigKeyInfo, ConnectorInfo, ConnectorOffset, ConnectorOffsets,
-    ConnectorStateInfo, ExpandedConnector, PluginInfo, TaskId, TaskInfo, TaskState, WorkerStatus,
+    ActiveTopics, ConfigInfos, ConfigKeyInfo, ConnectorInfo, ConnectorOffset, ConnectorOffsets,
+    ConnectorStateInfo, ExpandedConnector, Message, PluginInfo, TaskId, TaskInfo, TaskState,
+    WorkerStatus,
+};
+#[allow(unused_imports)] // named only in #[utoipa::path] annotations
+use super::model::{
+    ActiveTopicsInfo, AlterOffsetsRequest, ConfigPatch, ConnectorConfig, CreateConnectorRequest,
+    ErrorMessage, ServerInfo,
 };
 use crate::worker::WorkerError;
 use crate::worker::connector_config::props_from_json;
 use crate::worker::convert;
 use crate::worker::store::{Props, TargetState};
+use crate::worker::transform;
 
 type Reply = Result<Response, ApiError>;
 
@@ -33,12 +40,32 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 // ---- root ----------------------------------------------------------------------------
 
 /// `GET /`
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "root",
+    summary = "The worker's version and Kafka cluster id",
+    responses(
+        (status = 200, body = ServerInfo),
+    )
+)]
 pub async fn server_info(State(s): State<RestState>) -> Response {
     Json(s.server_info()).into_response()
 }
 
 /// `GET /health` (KIP-1017): 200 once the worker has started, 503 while it starts, 500
 /// if the herder does not answer within ten seconds.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "root",
+    summary = "Whether the worker has started (KIP-1017)",
+    responses(
+        (status = 200, body = WorkerStatus),
+        (status = 503, description = "Still starting", body = WorkerStatus),
+        (status = 500, description = "The worker does not answer", body = WorkerStatus),
+    )
+)]
 pub async fn health(State(s): State<RestState>) -> Response {
     let answer = |code: StatusCode, status: &'static str, message: &str| {
         (
@@ -78,6 +105,18 @@ pub async fn health(State(s): State<RestState>) -> Response {
 
 /// `GET /connectors`, with `?expand=status` and/or `?expand=info` (other values
 /// ignored, as Kafka does).
+#[utoipa::path(
+    get,
+    path = "/connectors",
+    tag = "connectors",
+    summary = "The connectors' names; with `expand=status` and/or `expand=info`, a map name → {status, info}",
+    params(
+        ("expand" = Option<Vec<String>>, Query, description = "status and/or info (repeatable)"),
+    ),
+    responses(
+        (status = 200, description = "Names, or with expand a map of ExpandedConnector", body = Vec<String>),
+    )
+)]
 pub async fn list_connectors(State(s): State<RestState>, q: Query) -> Reply {
     let status = q.all("expand").any(|e| e == "status");
     let info = q.all("expand").any(|e| e == "info");
@@ -117,6 +156,20 @@ pub async fn list_connectors(State(s): State<RestState>, q: Query) -> Reply {
 /// `POST /connectors` with `{"name", "config", "initial_state"}`: 201 with the
 /// connector and its `Location`; 409 if the name is taken; 400 for a bad request or
 /// config.
+#[utoipa::path(
+    post,
+    path = "/connectors",
+    tag = "connectors",
+    summary = "Create a connector",
+    request_body(content = CreateConnectorRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; Location names it", body = ConnectorInfo),
+        (status = 400, description = "A bad request; the message says what to fix", body = ErrorMessage),
+        (status = 409, description = "A connector of that name exists", body = ErrorMessage),
+        (status = 413, description = "The body is over 1 MiB", body = ErrorMessage),
+        (status = 415, description = "The body is not JSON (Content-Type: application/json)", body = ErrorMessage),
+    )
+)]
 pub async fn create_connector(State(s): State<RestState>, body: JsonBody) -> Reply {
     let request = body.object(r#"{"name": "...", "config": {...}}"#)?;
     let name = match request.get("name") {
@@ -198,6 +251,19 @@ fn config_from_json(map: &Map<String, JsonValue>) -> Result<Props, ApiError> {
 }
 
 /// `GET /connectors/{name}`
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}",
+    tag = "connectors",
+    summary = "A connector's config, tasks and type",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    responses(
+        (status = 200, body = ConnectorInfo),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+    )
+)]
 pub async fn get_connector(
     State(s): State<RestState>,
     PathParams(name): PathParams<String>,
@@ -207,6 +273,19 @@ pub async fn get_connector(
 }
 
 /// `DELETE /connectors/{name}`: 204.
+#[utoipa::path(
+    delete,
+    path = "/connectors/{name}",
+    tag = "connectors",
+    summary = "Delete a connector",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+    )
+)]
 pub async fn delete_connector(
     State(s): State<RestState>,
     PathParams(name): PathParams<String>,
@@ -216,6 +295,19 @@ pub async fn delete_connector(
 }
 
 /// `GET /connectors/{name}/config`: the config as stored (placeholders unresolved).
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}/config",
+    tag = "connectors",
+    summary = "A connector's config as stored (placeholders unresolved)",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    responses(
+        (status = 200, body = ConnectorConfig),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+    )
+)]
 pub async fn get_config(State(s): State<RestState>, PathParams(name): PathParams<String>) -> Reply {
     let info = s.blocking(move |h| h.connector_info(&name)).await?;
     Ok(Json(info.config).into_response())
@@ -223,6 +315,22 @@ pub async fn get_config(State(s): State<RestState>, PathParams(name): PathParams
 
 /// `PUT /connectors/{name}/config` with the whole config: 201 if it created the
 /// connector, 200 if it replaced a config.
+#[utoipa::path(
+    put,
+    path = "/connectors/{name}/config",
+    tag = "connectors",
+    summary = "Create or replace a connector's config",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    request_body(content = ConnectorConfig, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated", body = ConnectorInfo),
+        (status = 201, description = "Created", body = ConnectorInfo),
+        (status = 400, description = "A bad request; the message says what to fix", body = ErrorMessage),
+        (status = 415, description = "The body is not JSON (Content-Type: application/json)", body = ErrorMessage),
+    )
+)]
 pub async fn put_config(
     State(s): State<RestState>,
     PathParams(name): PathParams<String>,
@@ -242,6 +350,22 @@ pub async fn put_config(
 
 /// `PATCH /connectors/{name}/config` with some keys (KIP-477): a value sets the key,
 /// `null` removes it. 200 with the connector; 404 if there is none.
+#[utoipa::path(
+    patch,
+    path = "/connectors/{name}/config",
+    tag = "connectors",
+    summary = "Change some keys of a connector's config (KIP-477); null removes a key",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    request_body(content = ConfigPatch, content_type = "application/json"),
+    responses(
+        (status = 200, body = ConnectorInfo),
+        (status = 400, description = "A bad request; the message says what to fix", body = ErrorMessage),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+        (status = 415, description = "The body is not JSON (Content-Type: application/json)", body = ErrorMessage),
+    )
+)]
 pub async fn patch_config(
     State(s): State<RestState>,
     PathParams(name): PathParams<String>,
@@ -283,6 +407,19 @@ pub async fn patch_config(
 }
 
 /// `GET /connectors/{name}/status`
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}/status",
+    tag = "connectors",
+    summary = "A connector's and its tasks' states",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    responses(
+        (status = 200, body = ConnectorStateInfo),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+    )
+)]
 pub async fn status(State(s): State<RestState>, PathParams(name): PathParams<String>) -> Reply {
     let status = s.blocking(move |h| h.status(&name)).await?;
     Ok(Json(ConnectorStateInfo::from(&status)).into_response())
@@ -291,6 +428,23 @@ pub async fn status(State(s): State<RestState>, PathParams(name): PathParams<Str
 /// `POST /connectors/{name}/restart`: without `includeTasks` and `onlyFailed` (or both
 /// false) the connector instance alone, 204; with either, KIP-745's restart, 202 with
 /// the status showing what restarts as `RESTARTING`.
+#[utoipa::path(
+    post,
+    path = "/connectors/{name}/restart",
+    tag = "connectors",
+    summary = "Restart a connector; with includeTasks/onlyFailed, KIP-745's restart",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+        ("includeTasks" = Option<bool>, Query, description = "Restart its tasks too"),
+        ("onlyFailed" = Option<bool>, Query, description = "Only what failed"),
+    ),
+    responses(
+        (status = 204, description = "The connector instance restarted"),
+        (status = 202, description = "What restarts, shown RESTARTING", body = ConnectorStateInfo),
+        (status = 400, description = "A bad request; the message says what to fix", body = ErrorMessage),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+    )
+)]
 pub async fn restart_connector(
     State(s): State<RestState>,
     PathParams(name): PathParams<String>,
@@ -308,24 +462,76 @@ pub async fn restart_connector(
 }
 
 /// `PUT /connectors/{name}/pause`: 202.
+#[utoipa::path(
+    put,
+    path = "/connectors/{name}/pause",
+    tag = "connectors",
+    summary = "Pause a connector and its tasks",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    responses(
+        (status = 202, description = "Pausing"),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+    )
+)]
 pub async fn pause(State(s): State<RestState>, PathParams(name): PathParams<String>) -> Reply {
     s.blocking(move |h| h.pause(&name)).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
 /// `PUT /connectors/{name}/resume`: 202 (from PAUSED or STOPPED).
+#[utoipa::path(
+    put,
+    path = "/connectors/{name}/resume",
+    tag = "connectors",
+    summary = "Resume a paused or stopped connector",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    responses(
+        (status = 202, description = "Resuming"),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+    )
+)]
 pub async fn resume(State(s): State<RestState>, PathParams(name): PathParams<String>) -> Reply {
     s.blocking(move |h| h.resume(&name)).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
 /// `PUT /connectors/{name}/stop` (KIP-875): 204.
+#[utoipa::path(
+    put,
+    path = "/connectors/{name}/stop",
+    tag = "connectors",
+    summary = "Stop a connector and its tasks, keeping its config (KIP-875)",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    responses(
+        (status = 204, description = "Stopped"),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+    )
+)]
 pub async fn stop(State(s): State<RestState>, PathParams(name): PathParams<String>) -> Reply {
     s.blocking(move |h| h.stop(&name)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /connectors/{name}/tasks`: each task's id and config.
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}/tasks",
+    tag = "connectors",
+    summary = "A connector's tasks and their configs",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    responses(
+        (status = 200, body = Vec<TaskInfo>),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+    )
+)]
 pub async fn tasks(State(s): State<RestState>, PathParams(name): PathParams<String>) -> Reply {
     let connector = name.clone();
     let configs = s.blocking(move |h| h.task_configs(&connector)).await?;
@@ -354,6 +560,20 @@ fn task_number(name: &str, task: &str) -> Result<usize, ApiError> {
 }
 
 /// `GET /connectors/{name}/tasks/{task}/status`
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}/tasks/{task}/status",
+    tag = "connectors",
+    summary = "One task's state",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+        ("task" = u32, Path, description = "The task number, from 0"),
+    ),
+    responses(
+        (status = 200, body = TaskState),
+        (status = 404, description = "No such connector or task", body = ErrorMessage),
+    )
+)]
 pub async fn task_status(
     State(s): State<RestState>,
     PathParams((name, task)): PathParams<(String, String)>,
@@ -364,6 +584,20 @@ pub async fn task_status(
 }
 
 /// `POST /connectors/{name}/tasks/{task}/restart`: 204.
+#[utoipa::path(
+    post,
+    path = "/connectors/{name}/tasks/{task}/restart",
+    tag = "connectors",
+    summary = "Restart one task",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+        ("task" = u32, Path, description = "The task number, from 0"),
+    ),
+    responses(
+        (status = 204, description = "Restarted"),
+        (status = 404, description = "No such connector or task", body = ErrorMessage),
+    )
+)]
 pub async fn restart_task(
     State(s): State<RestState>,
     PathParams((name, task)): PathParams<(String, String)>,
@@ -374,6 +608,19 @@ pub async fn restart_task(
 }
 
 /// `GET /connectors/{name}/offsets` (KIP-875).
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}/offsets",
+    tag = "connectors",
+    summary = "A connector's offsets (KIP-875)",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    responses(
+        (status = 200, body = ConnectorOffsets),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+    )
+)]
 pub async fn offsets(State(s): State<RestState>, PathParams(name): PathParams<String>) -> Reply {
     let pairs = s.blocking(move |h| h.offsets(&name)).await?;
     let offsets = pairs
@@ -383,31 +630,162 @@ pub async fn offsets(State(s): State<RestState>, PathParams(name): PathParams<St
     Ok(Json(ConnectorOffsets { offsets }).into_response())
 }
 
-/// `PATCH` and `DELETE /connectors/{name}/offsets`: not yet (501, so that a client
-/// learns it rather than seeing 405 for a method Kafka has).
-pub async fn offsets_unsupported(method: Method, PathParams(name): PathParams<String>) -> Reply {
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        format!(
-            "{method} /connectors/{name}/offsets is not supported by Tributary yet; \
-             GET /connectors/{name}/offsets reads them"
-        ),
-    ))
+/// `PATCH /connectors/{name}/offsets` (KIP-875) with `{"offsets": [{"partition":
+/// {...}, "offset": {...} | null}]}`, on a STOPPED connector: 200 with a message; 400 if
+/// the connector is not stopped or an entry is malformed.
+#[utoipa::path(
+    patch,
+    path = "/connectors/{name}/offsets",
+    tag = "connectors",
+    summary = "Alter a stopped connector's offsets (KIP-875)",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    request_body(content = AlterOffsetsRequest, content_type = "application/json"),
+    responses(
+        (status = 200, body = Message),
+        (status = 400, description = "The connector is not STOPPED, or an entry is malformed", body = ErrorMessage),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+        (status = 415, description = "The body is not JSON (Content-Type: application/json)", body = ErrorMessage),
+    )
+)]
+pub async fn alter_offsets(
+    State(s): State<RestState>,
+    PathParams(name): PathParams<String>,
+    body: JsonBody,
+) -> Reply {
+    let request = body.object(r#"{"offsets": [{"partition": {...}, "offset": {...}}]}"#)?;
+    let entries = match request.get("offsets") {
+        None | Some(JsonValue::Null) => Vec::new(),
+        Some(JsonValue::Array(list)) => list
+            .iter()
+            .map(|entry| offset_entry(&name, entry))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "connector {name}: \"offsets\" must be a list of {{\"partition\", \"offset\"}} objects, not {}",
+                json_kind(other)
+            )));
+        }
+    };
+    s.blocking(move |h| h.alter_offsets(&name, entries)).await?;
+    Ok(Json(Message {
+        message: "The offsets for this connector have been altered successfully".to_owned(),
+    })
+    .into_response())
 }
 
-/// `GET /connectors/{name}/topics` and `PUT .../topics/reset`: Tributary does not track
-/// active topics yet, and answers as Kafka does with `topic.tracking.enable=false`.
-pub async fn topics_disabled() -> Reply {
-    Err(ApiError::new(
-        StatusCode::FORBIDDEN,
-        "Topic tracking is disabled.",
-    ))
+/// One `{"partition": {...}, "offset": {...} | null}` of an alter-offsets request.
+fn offset_entry(name: &str, entry: &JsonValue) -> Result<(JsonValue, Option<JsonValue>), ApiError> {
+    let Some(obj) = entry.as_object() else {
+        return Err(ApiError::bad_request(format!(
+            "connector {name}: each entry of \"offsets\" must be an object {{\"partition\": {{...}}, \"offset\": {{...}}}}, not {}",
+            json_kind(entry)
+        )));
+    };
+    let partition = match obj.get("partition") {
+        Some(p) if !p.is_null() => p.clone(),
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "connector {name}: an entry of \"offsets\" has no \"partition\"; give the partition whose offset to change"
+            )));
+        }
+    };
+    let offset = obj.get("offset").filter(|o| !o.is_null()).cloned();
+    Ok((partition, offset))
+}
+
+/// `DELETE /connectors/{name}/offsets` (KIP-875), on a STOPPED connector: 200 with a
+/// message; 400 if the connector is not stopped.
+#[utoipa::path(
+    delete,
+    path = "/connectors/{name}/offsets",
+    tag = "connectors",
+    summary = "Reset a stopped connector's offsets (KIP-875)",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    responses(
+        (status = 200, body = Message),
+        (status = 400, description = "The connector is not STOPPED", body = ErrorMessage),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+    )
+)]
+pub async fn reset_offsets(
+    State(s): State<RestState>,
+    PathParams(name): PathParams<String>,
+) -> Reply {
+    s.blocking(move |h| h.reset_offsets(&name)).await?;
+    Ok(Json(Message {
+        message: "The offsets for this connector have been reset successfully".to_owned(),
+    })
+    .into_response())
+}
+
+/// `GET /connectors/{name}/topics` (KIP-558): `{"NAME": {"topics": [...]}}`; 403 with
+/// `topic.tracking.enable=false`.
+#[utoipa::path(
+    get,
+    path = "/connectors/{name}/topics",
+    tag = "connectors",
+    summary = "The topics a connector's tasks used (KIP-558)",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    responses(
+        (status = 200, body = ActiveTopicsInfo),
+        (status = 403, description = "topic.tracking.enable=false", body = ErrorMessage),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+    )
+)]
+pub async fn topics(State(s): State<RestState>, PathParams(name): PathParams<String>) -> Reply {
+    let connector = name.clone();
+    let topics = s.blocking(move |h| h.active_topics(&connector)).await?;
+    let mut out = BTreeMap::new();
+    out.insert(name, ActiveTopics { topics });
+    Ok(Json(out).into_response())
+}
+
+/// `PUT /connectors/{name}/topics/reset`: 202; 403 when tracking or its reset is off.
+#[utoipa::path(
+    put,
+    path = "/connectors/{name}/topics/reset",
+    tag = "connectors",
+    summary = "Forget a connector's active topics (KIP-558)",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    responses(
+        (status = 202, description = "Reset"),
+        (status = 403, description = "Topic tracking or its reset is disabled", body = ErrorMessage),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+    )
+)]
+pub async fn reset_topics(
+    State(s): State<RestState>,
+    PathParams(name): PathParams<String>,
+) -> Reply {
+    s.blocking(move |h| h.reset_active_topics(&name)).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
 }
 
 // ---- connector plugins ---------------------------------------------------------------
 
 /// `GET /connector-plugins`: the installed connectors; with `?connectorsOnly=false`
-/// also the built-in converters and header converters.
+/// also the built-in converters, header converters, transformations and predicates.
+#[utoipa::path(
+    get,
+    path = "/connector-plugins",
+    tag = "plugins",
+    summary = "The installed connector plugins; with connectorsOnly=false also converters, transformations and predicates",
+    params(
+        ("connectorsOnly" = Option<bool>, Query, description = "false lists converters too"),
+    ),
+    responses(
+        (status = 200, body = Vec<PluginInfo>),
+        (status = 400, description = "A bad request; the message says what to fix", body = ErrorMessage),
+    )
+)]
 pub async fn list_plugins(State(s): State<RestState>, q: Query) -> Reply {
     let connectors_only = q.flag("connectorsOnly", true)?;
     let registry = s.herder().plugins().snapshot();
@@ -427,12 +805,30 @@ pub async fn list_plugins(State(s): State<RestState>, q: Query) -> Reply {
         };
         plugins.extend(convert::converter_classes().map(|c| builtin(c, "converter")));
         plugins.extend(convert::header_converter_classes().map(|c| builtin(c, "header_converter")));
+        plugins.extend(
+            transform::catalog()
+                .into_iter()
+                .map(|t| builtin(t.class, t.kind.as_str())),
+        );
     }
     Ok(Json(plugins).into_response())
 }
 
 /// `GET /connector-plugins/{plugin}/config`: the plugin's keys, then the worker's
 /// connector keys it does not define. 404 for a name that is no connector plugin.
+#[utoipa::path(
+    get,
+    path = "/connector-plugins/{plugin}/config",
+    tag = "plugins",
+    summary = "A connector plugin's, transformation's or predicate's config keys",
+    params(
+        ("plugin" = String, Path, description = "Class name or alias"),
+    ),
+    responses(
+        (status = 200, body = Vec<ConfigKeyInfo>),
+        (status = 404, description = "No such connector plugin", body = ErrorMessage),
+    )
+)]
 pub async fn plugin_config(
     State(s): State<RestState>,
     PathParams(plugin): PathParams<String>,
@@ -441,14 +837,16 @@ pub async fn plugin_config(
     let keys = s
         .blocking(move |h| match h.plugin_config_keys(&name) {
             Ok(keys) => Ok(Some(keys)),
-            Err(WorkerError::Plugin(_)) => Ok(None),
+            // A built-in transformation or predicate describes its own keys.
+            Err(WorkerError::Plugin(_)) => Ok(transform::lookup(&name).map(|t| t.config)),
             Err(e) => Err(e),
         })
         .await?;
     let Some(keys) = keys else {
         return Err(ApiError::not_found(format!(
-            "Unknown plugin {plugin}: no installed connector plugin has that name or alias \
-             (GET /connector-plugins lists them; converters do not describe their keys here yet)"
+            "Unknown plugin {plugin}: no installed connector plugin, transformation or predicate \
+             has that name or alias (GET /connector-plugins?connectorsOnly=false lists them; \
+             converters do not describe their keys here)"
         )));
     };
     let keys: Vec<ConfigKeyInfo> = keys.iter().map(ConfigKeyInfo::from).collect();
@@ -459,6 +857,21 @@ pub async fn plugin_config(
 /// every key's definition, value and errors (errors are in the body, not a 400). 400 if
 /// the config has no `connector.class`, one of another plugin, or one not installed
 /// (Kafka: 500).
+#[utoipa::path(
+    put,
+    path = "/connector-plugins/{plugin}/config/validate",
+    tag = "plugins",
+    summary = "Validate a connector config; errors are in the body",
+    params(
+        ("plugin" = String, Path, description = "Class name or alias"),
+    ),
+    request_body(content = ConnectorConfig, content_type = "application/json"),
+    responses(
+        (status = 200, body = ConfigInfos),
+        (status = 400, description = "A bad request; the message says what to fix", body = ErrorMessage),
+        (status = 415, description = "The body is not JSON (Content-Type: application/json)", body = ErrorMessage),
+    )
+)]
 pub async fn validate(
     State(s): State<RestState>,
     PathParams(plugin): PathParams<String>,

@@ -8,7 +8,7 @@
 //!   in status records is the real address even with `listeners=http://127.0.0.1:0`);
 //!   [`RestListener::serve`] starts answering; [`RunningRest::stop`] stops taking
 //!   requests and lets those in flight finish, within a deadline.
-//! - [`handlers`]: one function per endpoint; [`model`]: the JSON bodies (Kafka's
+//! - [`handlers`]: one function per endpoint ([`loggers`]: `/admin/loggers`); [`model`]: the JSON bodies (Kafka's
 //!   entities; the wire contract, apart from the herder's types); [`error`]: errors as
 //!   `{"error_code", "message"}`, the one mapping from [`WorkerError`](crate::worker::WorkerError)
 //!   to HTTP statuses; [`extract`]: bodies, query strings and paths read with those
@@ -32,13 +32,21 @@
 //!   written yet is `UNASSIGNED` rather than 404;
 //! - `GET /` reports Tributary's version (and `commit` is `unknown` unless the build sets
 //!   `TRIBUTARY_GIT_COMMIT`), not a Kafka version;
-//! - `GET /connector-plugins/{plugin}/config` describes connector plugins only (404
-//!   for a converter), and `?connectorsOnly=false` lists the built-in converters but no
-//!   transformations or predicates (there are none yet);
+//! - `GET /connector-plugins/{plugin}/config` describes connector plugins,
+//!   transformations and predicates (404 for a converter);
 //! - a sink's `GET .../offsets` lists the group's committed offsets of the partitions it
 //!   subscribes to now (Kafka: every partition the group committed);
-//! - `PATCH`/`DELETE .../offsets` answer 501 and `.../topics` 403 ("Topic tracking is
-//!   disabled.", Kafka's answer when tracking is off) until they are implemented.
+//! - `PATCH`/`DELETE .../offsets` answer `The offsets for this connector have been
+//!   altered/reset successfully` (plugins cannot take part in the change through the
+//!   plugin ABI, so there is no `alterOffsets` to ask; the framework-managed offsets are
+//!   all there is); a sink partition's topic must exist and have that partition (400);
+//! - `GET .../topics` and `PUT .../topics/reset` answer 404 for an unknown connector
+//!   (Kafka: an empty list, 202); deleting a connector also forgets its active topics;
+//! - `/admin/loggers` names loggers by Rust module path (`tributary::worker`) and
+//!   `root`; an unknown level is 400 (Kafka: 404); `?scope=cluster` is 400 (see
+//!   [`loggers`]);
+//! - `GET /openapi.json` serves the API's OpenAPI 3 document (Kafka Connect has none at
+//!   run time), generated from the handlers' annotations by the same code that routes.
 //!
 //! What this module is not: it keeps no state of its own and knows nothing of topics,
 //! plugins' internals or tasks beyond what the herder answers.
@@ -46,6 +54,7 @@
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod loggers;
 pub mod model;
 
 use std::net::SocketAddr;
@@ -55,9 +64,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
 use tokio_util::sync::CancellationToken;
 use tower_http::normalize_path::NormalizePath;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use self::error::ApiError;
 use self::model::ServerInfo;
@@ -159,54 +170,89 @@ impl RestState {
     }
 }
 
+/// The OpenAPI document's frame; the paths and schemas come from the handlers'
+/// `#[utoipa::path]` annotations as [`api_router`] adds them.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Tributary REST API",
+        description = "Kafka Connect's REST API (3.7 and later), path for path and status for \
+                       status; differences are listed in Tributary's README."
+    ),
+    components(schemas(model::ExpandedConnectors, model::ExpandedConnector)),
+    tags(
+        (name = "root", description = "The worker itself"),
+        (name = "connectors", description = "Connectors, their tasks, offsets and topics"),
+        (name = "plugins", description = "Installed connector plugins and config validation"),
+        (name = "admin", description = "Log levels at run time"),
+        (name = "openapi", description = "This document"),
+    )
+)]
+struct ApiDoc;
+
+/// Every route with its OpenAPI description: the router and the document are built
+/// from the same annotations, so neither can have a route the other lacks.
+fn api_router() -> OpenApiRouter<RestState> {
+    use handlers as h;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(h::server_info))
+        .routes(routes!(h::health))
+        .routes(routes!(h::list_connectors, h::create_connector))
+        .routes(routes!(h::get_connector, h::delete_connector))
+        .routes(routes!(h::get_config, h::put_config, h::patch_config))
+        .routes(routes!(h::status))
+        .routes(routes!(h::restart_connector))
+        .routes(routes!(h::pause))
+        .routes(routes!(h::resume))
+        .routes(routes!(h::stop))
+        .routes(routes!(h::tasks))
+        .routes(routes!(h::task_status))
+        .routes(routes!(h::restart_task))
+        .routes(routes!(h::offsets, h::alter_offsets, h::reset_offsets))
+        .routes(routes!(h::topics))
+        .routes(routes!(h::reset_topics))
+        .routes(routes!(h::list_plugins))
+        .routes(routes!(h::plugin_config))
+        .routes(routes!(h::validate))
+        .routes(routes!(loggers::list))
+        .routes(routes!(loggers::get, loggers::put))
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI 3 document of every route ([`api_router`]'s).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// `GET /openapi.json`: this API's OpenAPI 3 document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "openapi",
+    summary = "This API's OpenAPI 3 document",
+    responses((status = 200, description = "The document", content_type = "application/json"))
+)]
+async fn openapi_json() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| {
+        openapi().to_json().unwrap_or_else(|e| {
+            format!("{{\"error\": \"the OpenAPI document did not serialize: {e}\"}}")
+        })
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        doc.clone(),
+    )
+        .into_response()
+}
+
 /// Every route, with Kafka Connect's paths.
 pub fn router(state: RestState) -> Router {
-    use handlers as h;
-    Router::new()
-        .route("/", get(h::server_info))
-        .route("/health", get(h::health))
-        .route(
-            "/connectors",
-            get(h::list_connectors).post(h::create_connector),
-        )
-        .route(
-            "/connectors/{name}",
-            get(h::get_connector).delete(h::delete_connector),
-        )
-        .route(
-            "/connectors/{name}/config",
-            get(h::get_config).put(h::put_config).patch(h::patch_config),
-        )
-        .route("/connectors/{name}/status", get(h::status))
-        .route("/connectors/{name}/restart", post(h::restart_connector))
-        .route("/connectors/{name}/pause", put(h::pause))
-        .route("/connectors/{name}/resume", put(h::resume))
-        .route("/connectors/{name}/stop", put(h::stop))
-        .route("/connectors/{name}/tasks", get(h::tasks))
-        .route(
-            "/connectors/{name}/tasks/{task}/status",
-            get(h::task_status),
-        )
-        .route(
-            "/connectors/{name}/tasks/{task}/restart",
-            post(h::restart_task),
-        )
-        .route(
-            "/connectors/{name}/offsets",
-            get(h::offsets)
-                .patch(h::offsets_unsupported)
-                .delete(h::offsets_unsupported),
-        )
-        .route("/connectors/{name}/topics", get(h::topics_disabled))
-        .route("/connectors/{name}/topics/reset", put(h::topics_disabled))
-        .route("/connector-plugins", get(h::list_plugins))
-        .route("/connector-plugins/{plugin}/config", get(h::plugin_config))
-        .route(
-            "/connector-plugins/{plugin}/config/validate",
-            put(h::validate),
-        )
-        .method_not_allowed_fallback(h::method_not_allowed)
-        .fallback(h::not_found)
+    let (routes, _) = api_router().split_for_parts();
+    routes
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .fallback(handlers::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

@@ -13,13 +13,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value as Json;
 use tributary_plugin_abi::config::ConfigKeyInfo as KeyDef;
+use utoipa::ToSchema;
 
 use crate::plugin::ConnectorType;
 use crate::worker::herder::{self, Validation};
 use crate::worker::task::StatusView;
 
 /// `GET /` (Kafka's `ServerInfo`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ServerInfo {
     pub version: String,
     pub commit: String,
@@ -27,14 +28,14 @@ pub struct ServerInfo {
 }
 
 /// `GET /health` (Kafka's `WorkerStatus`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct WorkerStatus {
     pub status: &'static str,
     pub message: String,
 }
 
 /// Every error (Kafka's `ErrorMessage`); `error_code` is the HTTP status.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ErrorMessage {
     pub error_code: u16,
     pub message: String,
@@ -42,7 +43,7 @@ pub struct ErrorMessage {
 
 /// A connector (Kafka's `ConnectorInfo`): `GET /connectors/{name}`, create and update
 /// answers, `?expand=info`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ConnectorInfo {
     pub name: String,
     pub config: BTreeMap<String, String>,
@@ -52,14 +53,14 @@ pub struct ConnectorInfo {
 }
 
 /// A task's identity (Kafka's `ConnectorTaskId`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct TaskId {
     pub connector: String,
     pub task: usize,
 }
 
 /// One connector of `GET /connectors?expand=...`: the parts asked for.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct ExpandedConnector {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<ConnectorStateInfo>,
@@ -69,7 +70,7 @@ pub struct ExpandedConnector {
 
 /// A connector's status (Kafka's `ConnectorStateInfo`): `GET .../status`,
 /// `?expand=status`, and the 202 answer of a restart with `includeTasks`/`onlyFailed`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ConnectorStateInfo {
     pub name: String,
     pub connector: ConnectorState,
@@ -78,7 +79,7 @@ pub struct ConnectorStateInfo {
     pub kind: &'static str,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ConnectorState {
     pub state: &'static str,
     pub worker_id: String,
@@ -90,7 +91,7 @@ pub struct ConnectorState {
 
 /// A task's status (Kafka's `TaskState`): in a connector's status and
 /// `GET .../tasks/{id}/status`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct TaskState {
     pub id: usize,
     pub state: &'static str,
@@ -102,7 +103,7 @@ pub struct TaskState {
 }
 
 /// Tributary's automatic restarts, present only when non-empty (see the module doc).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct Restarts {
     #[serde(skip_serializing_if = "is_zero")]
     pub restarts: u32,
@@ -115,14 +116,14 @@ fn is_zero(n: &u32) -> bool {
 }
 
 /// One of `GET /connectors/{name}/tasks` (Kafka's `TaskInfo`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct TaskInfo {
     pub id: TaskId,
     pub config: BTreeMap<String, String>,
 }
 
 /// One of `GET /connector-plugins` (Kafka's `PluginInfo`); no `version` when unknown.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct PluginInfo {
     pub class: String,
     #[serde(rename = "type")]
@@ -133,7 +134,7 @@ pub struct PluginInfo {
 
 /// A config key's definition (Kafka's `ConfigKeyInfo`; the order in its group is
 /// serialized as `order`, as Kafka does).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ConfigKeyInfo {
     pub name: String,
     #[serde(rename = "type")]
@@ -150,7 +151,7 @@ pub struct ConfigKeyInfo {
 }
 
 /// `PUT /connector-plugins/{plugin}/config/validate` (Kafka's `ConfigInfos`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ConfigInfos {
     pub name: String,
     pub error_count: usize,
@@ -158,14 +159,14 @@ pub struct ConfigInfos {
     pub configs: Vec<ConfigInfo>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ConfigInfo {
     pub definition: Option<ConfigKeyInfo>,
     pub value: ConfigValueInfo,
 }
 
 /// A key's validated value (Kafka's `ConfigValueInfo`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ConfigValueInfo {
     pub name: String,
     pub value: Option<String>,
@@ -175,15 +176,34 @@ pub struct ConfigValueInfo {
 }
 
 /// `GET /connectors/{name}/offsets` (KIP-875's `ConnectorOffsets`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ConnectorOffsets {
     pub offsets: Vec<ConnectorOffset>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ConnectorOffset {
+    /// A source's own partition map (e.g. `{"filename": "in.txt"}`), or a sink's
+    /// `{"kafka_topic": "t", "kafka_partition": 0}`.
+    #[schema(value_type = Object)]
     pub partition: Json,
+    /// A source's own offset map (e.g. `{"position": 30}`), or a sink's
+    /// `{"kafka_offset": 5}`; in a `PATCH`, `null` removes the partition's offset.
+    #[schema(value_type = Option<Object>)]
     pub offset: Json,
+}
+
+/// A connector's active topics (KIP-558's `ActiveTopicsInfo`), under its name:
+/// `{"NAME": {"topics": [...]}}`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ActiveTopics {
+    pub topics: Vec<String>,
+}
+
+/// A plain answer (Kafka's `Message`), e.g. after altering offsets.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Message {
+    pub message: String,
 }
 
 /// `source`, `sink`, or `unknown` when the plugin is not installed.
@@ -407,3 +427,46 @@ mod tests {
         assert_eq!(json["group"], "Common");
     }
 }
+
+// ---- request bodies (the handlers read them as JSON and check them by hand, so that
+// every refusal names the field; these types describe them in the OpenAPI document) ----
+
+/// `POST /connectors` (Kafka's `CreateConnectorRequest`).
+#[derive(Clone, Debug, ToSchema)]
+pub struct CreateConnectorRequest {
+    pub name: String,
+    pub config: ConnectorConfig,
+    /// `RUNNING` (the default), `PAUSED` or `STOPPED`, in any case (KIP-980).
+    #[schema(example = "RUNNING")]
+    pub initial_state: Option<String>,
+}
+
+/// A connector's config: key → value (numbers and booleans are taken as their text).
+#[derive(Clone, Debug, ToSchema)]
+pub struct ConnectorConfig(pub BTreeMap<String, String>);
+
+/// `PATCH /connectors/{name}/config` (KIP-477): key → new value, `null` removes the key.
+#[derive(Clone, Debug, ToSchema)]
+pub struct ConfigPatch(pub BTreeMap<String, Option<String>>);
+
+/// `PATCH /connectors/{name}/offsets` (KIP-875).
+#[derive(Clone, Debug, ToSchema)]
+pub struct AlterOffsetsRequest {
+    pub offsets: Vec<ConnectorOffset>,
+}
+
+/// `PUT /admin/loggers/{logger}`.
+#[derive(Clone, Debug, ToSchema)]
+pub struct LoggerLevelRequest {
+    /// TRACE, DEBUG, INFO, WARN, ERROR, FATAL or OFF, in any case.
+    #[schema(example = "DEBUG")]
+    pub level: String,
+}
+
+/// `GET /connectors?expand=...`: connector name → the parts asked for.
+#[derive(Clone, Debug, ToSchema)]
+pub struct ExpandedConnectors(pub BTreeMap<String, ExpandedConnector>);
+
+/// `GET /connectors/{name}/topics`: the connector's name → its active topics.
+#[derive(Clone, Debug, ToSchema)]
+pub struct ActiveTopicsInfo(pub BTreeMap<String, ActiveTopics>);

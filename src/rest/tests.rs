@@ -190,12 +190,25 @@ async fn unknown_connectors_and_tasks() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(message.contains("onlyFailed"), "{message}");
 
-    let (status, _) = w.error("PATCH", "/connectors/nope/offsets", None).await;
-    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+    let alter = json!({"offsets": [{"partition": {"filename": "f"}, "offset": null}]});
+    let (status, message) = w
+        .json_error("PATCH", "/connectors/nope/offsets", alter)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{message}");
+    let (status, message) = w
+        .json_error("PATCH", "/connectors/nope/offsets", json!({"offsets": []}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        message.starts_with("Partitions / offsets need to be provided"),
+        "{message}"
+    );
     let (status, _) = w.error("DELETE", "/connectors/nope/offsets", None).await;
-    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = w.error("GET", "/connectors/nope/topics", None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = w.error("PUT", "/connectors/nope/topics/reset", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     w.stop().await;
 }
 
@@ -331,6 +344,29 @@ async fn plugins_without_any_installed() {
         "org.apache.kafka.connect.storage.SimpleHeaderConverter",
         "converter"
     ));
+    assert!(has(
+        "org.apache.kafka.connect.transforms.TimestampRouter",
+        "transformation"
+    ));
+    assert!(has(
+        "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone",
+        "predicate"
+    ));
+    let (status, _, keys) = w
+        .call(
+            "GET",
+            "/connector-plugins/org.apache.kafka.connect.transforms.TimestampRouter/config",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["name"] == "topic.format"),
+        "{keys}"
+    );
 
     let (status, message) = w.error("GET", "/connector-plugins/Nope/config", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -374,4 +410,34 @@ impl World {
         self.error(method, uri, Some(("application/json", body.to_string())))
             .await
     }
+}
+
+/// Every route of the router is in the OpenAPI document and answers from its handler
+/// (not the fallbacks), and `GET /openapi.json` serves the same document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_matches_the_router() {
+    let w = World::new().await;
+    let (status, headers, served) = w.call("GET", "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/json");
+    let doc: Json = serde_json::from_str(&openapi().to_json().unwrap()).unwrap();
+    assert_eq!(served, doc);
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 20, "{}", paths.len());
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let uri = path
+                .replace("{name}", "nope")
+                .replace("{task}", "0")
+                .replace("{plugin}", "Nope")
+                .replace("{logger}", "root");
+            let (status, _, body) = w.call(&method.to_uppercase(), &uri, None).await;
+            let fallback = status == StatusCode::METHOD_NOT_ALLOWED
+                || body["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("HTTP 404 Not Found: no endpoint"));
+            assert!(!fallback, "{method} {path}: {status} {body}");
+        }
+    }
+    w.stop().await;
 }

@@ -52,6 +52,11 @@ pub struct WorkerConfig {
     pub restart_backoff_initial: Duration,
     pub restart_backoff_max: Duration,
     pub restart_enabled: bool,
+    /// `connectors.dir`: a folder of connector configs (`*.json`, one connector each)
+    /// that the worker creates, updates and deletes connectors from as files come, change
+    /// and go (see `worker::deploy`). Not set: no folder is watched. Relative paths are
+    /// relative to the worker's working directory; the folder must exist at start.
+    pub connectors_dir: Option<PathBuf>,
     /// Every key as given, for anything that wants the raw view.
     pub raw: BTreeMap<String, String>,
 }
@@ -82,6 +87,10 @@ const KNOWN: &[&str] = &[
     "task.restart.backoff.initial.ms",
     "task.restart.backoff.max.ms",
     "task.restart.enable",
+    // Read by worker::topics (KIP-558).
+    "topic.tracking.enable",
+    "topic.tracking.allow.reset",
+    "connectors.dir",
     // Accepted for compatibility; they have no effect here.
     "offset.storage.file.filename",
     "rest.advertised.host.name",
@@ -172,6 +181,17 @@ impl WorkerConfig {
             Some("false") => false,
             Some(v) => return Err(bad("task.restart.enable", v, "expected true or false")),
         };
+        let connectors_dir = match get("connectors.dir") {
+            None => None,
+            Some(v) if v.is_empty() => {
+                return Err(bad(
+                    "connectors.dir",
+                    &v,
+                    "expected the path of a folder of connector configs (*.json); remove the key to watch no folder",
+                ));
+            }
+            Some(v) => Some(PathBuf::from(v)),
+        };
         let with_prefix = |prefix: &str, strip: bool| -> BTreeMap<String, String> {
             props
                 .iter()
@@ -219,6 +239,7 @@ impl WorkerConfig {
             restart_backoff_initial: ms("task.restart.backoff.initial.ms", 1_000)?,
             restart_backoff_max: ms("task.restart.backoff.max.ms", 60_000)?,
             restart_enabled,
+            connectors_dir,
             raw: props.clone(),
         };
         for key in ["key.converter", "value.converter"] {
@@ -333,6 +354,15 @@ mod tests {
         assert!(with("offset.flush.interval.ms", "soon").contains("offset.flush.interval.ms"));
         assert!(with("listeners", "https://x:1").contains("listeners"));
         assert!(with("broker.listener", "nowhere").contains("broker.listener"));
+        assert!(with("connectors.dir", " ").contains("connectors.dir"));
+        let (c, unknown) = WorkerConfig::from_props(&{
+            let mut p = props(&base);
+            p.insert("connectors.dir".into(), "deploy/connectors".into());
+            p
+        })
+        .unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert_eq!(c.connectors_dir, Some(PathBuf::from("deploy/connectors")));
         let err = WorkerConfig::from_props(&props(&[("key.converter", "Json")])).unwrap_err();
         assert!(err.to_string().contains("value.converter"), "{err}");
         let (c, _) = WorkerConfig::from_props(&{

@@ -2,12 +2,14 @@
 //! flat map, as Kafka Connect accepts them) and the keys the worker itself reads.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value as Json;
 
 use super::WorkerError;
 use super::store::Props;
+use super::transform::{self, Chain};
 
 /// Parse a connector JSON document into (name, config). In the flat form `name` is a
 /// key of the map; in the wrapped form a `name` inside `config` must agree. Non-string
@@ -109,6 +111,8 @@ pub struct CommonConfig {
     /// Sources: `topic.creation.*` (KIP-158), when the connector sets the default
     /// group's `partitions` and `replication.factor`.
     pub topic_creation: Option<TopicCreation>,
+    /// `transforms` and `predicates`, built (empty when none are configured).
+    pub transforms: Arc<Chain>,
 }
 
 /// How a source connector's topics are created (KIP-158).
@@ -300,16 +304,18 @@ impl CommonConfig {
             })
             .unwrap_or_default();
         let topics_regex = get("topics.regex").map(str::to_owned);
-        // Refused rather than ignored: records would flow untransformed.
-        for key in ["transforms", "predicates"] {
-            if get(key).is_some() {
-                return Err(bad(
-                    key,
-                    "single message transforms and predicates are not supported by this version of \
-                     Tributary yet; remove the key (and its transforms.*/predicates.* settings)",
-                ));
+        // Every transform error is found; the first is the refusal (the validate endpoint
+        // lists them all, see transform::validate).
+        let transforms = transform::parse(config).map_err(|errors| {
+            let first = errors.into_iter().next();
+            WorkerError::ConnectorConfig {
+                connector: name.to_owned(),
+                key: first
+                    .as_ref()
+                    .map_or_else(|| "transforms".into(), |e| e.key.clone()),
+                reason: first.map_or_else(String::new, |e| e.message),
             }
-        }
+        })?;
         Ok(CommonConfig {
             name: name.to_owned(),
             class,
@@ -329,6 +335,7 @@ impl CommonConfig {
             topics,
             topics_regex,
             topic_creation: TopicCreation::parse(name, config)?,
+            transforms: Arc::new(transforms),
         })
     }
 
@@ -445,12 +452,35 @@ mod tests {
                 .contains("mutually exclusive")
         );
         assert!(CommonConfig::parse("n", &props(&[])).is_err());
+        // Transforms: built with the config; the first error names the alias's key.
         let err = CommonConfig::parse(
             "n",
             &props(&[("connector.class", "X"), ("transforms", "r")]),
         )
         .unwrap_err();
-        assert!(err.to_string().contains("transforms"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("invalid config transforms.r.type: missing required key"),
+            "{err}"
+        );
+        let c = CommonConfig::parse(
+            "n",
+            &props(&[
+                ("connector.class", "X"),
+                ("transforms", "r"),
+                ("transforms.r.type", "RegexRouter"),
+                ("transforms.r.regex", "a"),
+                ("transforms.r.replacement", "b"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.transforms.len(), 1);
+        assert!(
+            CommonConfig::parse("n", &props(&[("connector.class", "X")]))
+                .unwrap()
+                .transforms
+                .is_empty()
+        );
 
         // topic.creation: groups in order, default last; other keys are topic configs.
         let c = CommonConfig::parse(
@@ -488,5 +518,28 @@ mod tests {
             err.to_string().contains("topic.creation.g.include"),
             "{err}"
         );
+    }
+
+    /// Every connector config in configs/ loads, its transforms included.
+    #[test]
+    fn example_connector_configs_load() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let (name, props) =
+                parse_connector_json(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let common = CommonConfig::parse(&name, &props)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if props.contains_key("transforms") {
+                assert!(!common.transforms.is_empty(), "{}", path.display());
+            }
+            checked += 1;
+        }
+        assert!(checked >= 3, "only {checked} connector configs in configs/");
     }
 }

@@ -10,7 +10,10 @@
 //!
 //! Besides running connectors it answers what the REST API asks: [`Herder::validate`]
 //! (Kafka's `ConfigInfos`: the worker's own connector keys, [`connector_keys`], then the
-//! plugin's), a config patch, a restart plan, and stored offsets in KIP-875's shape.
+//! plugin's), a config patch, a restart plan, stored offsets in KIP-875's shape and
+//! their alteration and reset on stopped connectors (a source's in the offsets topic, a
+//! sink's in its consumer group), and KIP-558's active topics (kept by
+//! [`super::topics::TopicTracker`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +30,7 @@ use super::hosts::ConnectorRequests;
 use super::providers::ConfigProviders;
 use super::store::{ConfigStore, OffsetStore, Props, State, StatusStore, TargetState, TopicLog};
 use super::task::{Converters, RestartPolicy, StatusBoard, StatusView, TaskHandle, TaskSpec};
+use super::topics::{TopicTracker, TrackingSettings};
 use crate::client::{Client, ConsumerSettings, ProducerSettings};
 use crate::plugin::{ConnectorType, SharedRegistry};
 
@@ -134,6 +138,7 @@ struct Inner {
     providers: ConfigProviders,
     statuses: Arc<StatusBoard>,
     offsets: Arc<Mutex<OffsetStore>>,
+    topics: Arc<TopicTracker>,
     state: Mutex<State_>,
 }
 
@@ -184,10 +189,10 @@ impl Herder {
         )?;
         let configs = ConfigStore::load(configs)?;
         let offsets = OffsetStore::load(offsets)?;
-        let statuses = Arc::new(StatusBoard::new(
-            StatusStore::new(status, &config.worker_id()),
-            config.worker_id(),
-        ));
+        let status = StatusStore::new(status, &config.worker_id());
+        let tracking = TrackingSettings::from_props(&config.raw)?;
+        let topics = Arc::new(TopicTracker::load(status.clone(), tracking)?);
+        let statuses = Arc::new(StatusBoard::new(status, config.worker_id()));
         let providers = ConfigProviders::from_worker(&config.config_providers)?;
         let herder = Herder {
             inner: Arc::new(Inner {
@@ -197,6 +202,7 @@ impl Herder {
                 providers,
                 statuses,
                 offsets: Arc::new(Mutex::new(offsets)),
+                topics,
                 state: Mutex::new(State_ {
                     configs,
                     running: BTreeMap::new(),
@@ -401,13 +407,23 @@ impl Herder {
         for (key, e) in self.converter_errors(config) {
             v.add_error(config, key, e);
         }
+        // Transforms and predicates: every key of every alias, with all its errors.
+        for (definition, value) in super::transform::validate(config) {
+            if let Some(g) = definition.as_ref().and_then(|d| d.group.clone())
+                && !v.groups.contains(&g)
+            {
+                v.groups.push(g);
+            }
+            v.keys.push(ValidatedKey { definition, value });
+        }
         // What the worker parses itself (it stops at the first error): the keys found
         // wrong so far are left out, and so is each key it refuses, until it has nothing
-        // more to say.
+        // more to say. The transform keys were answered for above.
         let mut rest = config.clone();
         for k in v.keys.iter().filter(|k| !k.value.errors.is_empty()) {
             rest.remove(&k.value.name);
         }
+        rest.retain(|k, _| !super::transform::is_transform_key(k));
         for _ in 0..=config.len() {
             let parsed = CommonConfig::parse(label, &rest).and_then(|common| {
                 if kind == ConnectorType::Sink {
@@ -499,6 +515,11 @@ impl Herder {
                 keys.push(k.info);
             }
         }
+        for k in super::transform::connector_keys() {
+            if !keys.iter().any(|d| d.name == k.name) {
+                keys.push(k);
+            }
+        }
         Ok(keys)
     }
 
@@ -567,6 +588,43 @@ impl Herder {
             tasks,
             kind: info.kind,
         })
+    }
+
+    /// Show (or, with `None`, clear) a note in a connector's status trace, its state
+    /// unchanged: how `worker::deploy` tells that the connector's file in `connectors.dir`
+    /// was not applied. Only a trace starting with `prefix` (a note) or none is replaced,
+    /// never a failed connector's own; answers whether a status was written.
+    pub fn set_status_note(
+        &self,
+        name: &str,
+        prefix: &str,
+        note: Option<String>,
+    ) -> Result<bool, WorkerError> {
+        // Under the lock: connector statuses change under it, so this one is not lost
+        // between a read and a write.
+        let st = self.lock();
+        if st.configs.get(name).is_none() {
+            return Err(WorkerError::UnknownConnector(name.to_owned()));
+        }
+        let Some(current) = self.inner.statuses.get(name, None) else {
+            return Ok(false);
+        };
+        let ours = current
+            .trace
+            .as_deref()
+            .is_none_or(|t| t.starts_with(prefix));
+        if current.state == State::Failed || !ours || current.trace == note {
+            return Ok(false);
+        }
+        self.inner.statuses.set_with(
+            name,
+            None,
+            current.state,
+            note,
+            current.restarts,
+            current.next_restart_ms,
+        );
+        Ok(true)
     }
 
     pub fn target_state(&self, name: &str) -> Result<TargetState, WorkerError> {
@@ -752,6 +810,10 @@ impl Herder {
         self.stop_connector(&mut st, name);
         st.configs.delete(name)?;
         self.inner.statuses.remove(name, info.tasks);
+        // A connector created later under this name starts with no active topics.
+        if let Err(e) = self.inner.topics.forget(name) {
+            tracing::warn!(connector = name, error = %e, "could not reset the deleted connector's active topics");
+        }
         Ok(info)
     }
 
@@ -821,6 +883,238 @@ impl Herder {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .of_connector(name)
+    }
+
+    /// The topics `name`'s tasks have used (KIP-558), sorted. 404 for an unknown
+    /// connector (Kafka answers an empty list), 403 with tracking off.
+    pub fn active_topics(&self, name: &str) -> Result<Vec<String>, WorkerError> {
+        self.inner.topics.topics(name).and_then(|topics| {
+            self.connector_info(name)?;
+            Ok(topics)
+        })
+    }
+
+    /// Forget `name`'s active topics (tombstones in the status topic).
+    pub fn reset_active_topics(&self, name: &str) -> Result<(), WorkerError> {
+        // The settings first, as Kafka checks them before the connector.
+        self.inner.topics.topics(name)?;
+        let st = self.lock();
+        if st.configs.get(name).is_none() {
+            return Err(WorkerError::UnknownConnector(name.to_owned()));
+        }
+        self.inner.topics.reset(name)
+    }
+
+    /// Alter a stopped connector's offsets (KIP-875's `PATCH .../offsets`): `entries`
+    /// are (partition, offset) pairs, a `None` offset removes the partition's. A source's
+    /// are written to the offsets topic; a sink's are its consumer group's
+    /// (`connect-NAME`) committed offsets, `{"kafka_topic", "kafka_partition"}` →
+    /// `{"kafka_offset"}`.
+    pub fn alter_offsets(
+        &self,
+        name: &str,
+        entries: Vec<(Json, Option<Json>)>,
+    ) -> Result<(), WorkerError> {
+        if entries.is_empty() {
+            return Err(WorkerError::Refused(
+                "Partitions / offsets need to be provided for an alter offsets request".to_owned(),
+            ));
+        }
+        // Under the lock, so the connector cannot be resumed while its offsets change.
+        let st = self.lock();
+        let kind = self.stopped_kind(&st, name)?;
+        match kind {
+            ConnectorType::Source => {
+                for (partition, offset) in &entries {
+                    check_source_offset(name, partition, offset.as_ref())?;
+                }
+                lock_offsets(&self.inner.offsets).put(name, entries)
+            }
+            ConnectorType::Sink => {
+                let mut alter = BTreeMap::new();
+                let mut remove = Vec::new();
+                for (partition, offset) in &entries {
+                    let tp = self.sink_partition(name, partition)?;
+                    match sink_offset(name, offset.as_ref())? {
+                        Some(o) => {
+                            alter.insert(tp, o);
+                        }
+                        None => remove.push(tp),
+                    }
+                }
+                self.alter_group_offsets(name, alter, &remove)
+            }
+        }
+    }
+
+    /// Reset a stopped connector's offsets (KIP-875's `DELETE .../offsets`): a source's
+    /// stored offsets are tombstoned; a sink's consumer group `connect-NAME` loses every
+    /// committed offset (the next start consumes from `auto.offset.reset`, earliest).
+    pub fn reset_offsets(&self, name: &str) -> Result<(), WorkerError> {
+        let st = self.lock();
+        let kind = self.stopped_kind(&st, name)?;
+        match kind {
+            ConnectorType::Source => {
+                let mut offsets = lock_offsets(&self.inner.offsets);
+                let entries = offsets
+                    .of_connector(name)
+                    .into_iter()
+                    .map(|(p, _)| (p, None))
+                    .collect();
+                offsets.put(name, entries)
+            }
+            ConnectorType::Sink => self.delete_group(name).map(|_| ()),
+        }
+    }
+
+    /// The kind of a connector that is STOPPED (target state and no task configs), or
+    /// Kafka's refusal.
+    fn stopped_kind(&self, st: &State_, name: &str) -> Result<ConnectorType, WorkerError> {
+        let rec = st
+            .configs
+            .get(name)
+            .ok_or_else(|| WorkerError::UnknownConnector(name.to_owned()))?;
+        if rec.target != TargetState::Stopped
+            || !rec.tasks.is_empty()
+            || st.running.contains_key(name)
+        {
+            return Err(WorkerError::Refused(format!(
+                "Connectors must be in the STOPPED state before their offsets can be modified. \
+                 This can be done for the specified connector by issuing a 'PUT' request to the \
+                 '/connectors/{name}/stop' endpoint"
+            )));
+        }
+        let class = rec
+            .config
+            .get("connector.class")
+            .cloned()
+            .unwrap_or_default();
+        self.inner
+            .plugins
+            .lookup(&class)
+            .map(|p| p.kind())
+            .map_err(|e| {
+                WorkerError::Refused(format!(
+                    "connector {name}: its offsets cannot be modified while its plugin is missing ({e}); \
+                     install the plugin on plugin.path first"
+                ))
+            })
+    }
+
+    /// A sink offset's partition, `{"kafka_topic": "t", "kafka_partition": 0}` (numbers
+    /// may be strings, as Kafka accepts), checked against the topic's partitions.
+    fn sink_partition(&self, name: &str, partition: &Json) -> Result<(String, i32), WorkerError> {
+        let refuse = |m: String| WorkerError::Refused(format!("connector {name}: {m}"));
+        let (Some(topic), Some(p)) = (
+            partition.get("kafka_topic"),
+            partition.get("kafka_partition"),
+        ) else {
+            return Err(refuse(format!(
+                "The partition for a sink connector offset must contain the keys 'kafka_topic' \
+                 and 'kafka_partition', not {partition}"
+            )));
+        };
+        let Some(topic) = topic.as_str() else {
+            return Err(refuse(format!(
+                "'kafka_topic' must be a topic name (a string), not {topic}"
+            )));
+        };
+        let Some(p) = json_integer(p).and_then(|p| i32::try_from(p).ok()) else {
+            return Err(refuse(format!(
+                "Failed to parse the following Kafka partition value in the provided offsets: \
+                 '{p}'; 'kafka_partition' must be a valid integer"
+            )));
+        };
+        let count = self.inner.client.partition_count(topic).ok_or_else(|| {
+            refuse(format!(
+                "topic {topic} does not exist; offsets can only be set for existing topics"
+            ))
+        })?;
+        if p < 0 || p >= count {
+            return Err(refuse(format!(
+                "topic {topic} has no partition {p} (it has {count})"
+            )));
+        }
+        Ok((topic.to_owned(), p))
+    }
+
+    /// Commit `alter` and remove `remove` from the group `connect-NAME`'s offsets. The
+    /// broker can only drop a whole group's offsets, so removing some keeps the others
+    /// by committing them again after the group is deleted.
+    fn alter_group_offsets(
+        &self,
+        name: &str,
+        mut alter: BTreeMap<(String, i32), i64>,
+        remove: &[(String, i32)],
+    ) -> Result<(), WorkerError> {
+        let group = format!("connect-{name}");
+        let client = &self.inner.client;
+        self.check_group_empty(name)?;
+        if !remove.is_empty() {
+            let coordinator = client.coordinator();
+            let committed = client
+                .runtime()
+                .block_on(async { coordinator.fetch_offsets(&group, None).await })
+                .map_err(|code| crate::client::group_error(&group, "OffsetFetch", code))?;
+            let mut kept = BTreeMap::new();
+            for (topic, parts) in committed {
+                for (p, offset, _, _, code) in parts {
+                    let tp = (topic.clone(), p);
+                    if code == 0 && offset >= 0 && !remove.contains(&tp) {
+                        kept.insert(tp, offset);
+                    }
+                }
+            }
+            self.delete_group(name)?;
+            kept.extend(std::mem::take(&mut alter));
+            alter = kept;
+        }
+        if alter.is_empty() {
+            return Ok(());
+        }
+        client.commit_offsets(&group, -1, "", &alter)?;
+        Ok(())
+    }
+
+    /// Refuse while group `connect-NAME` has members (tasks not yet gone).
+    fn check_group_empty(&self, name: &str) -> Result<(), WorkerError> {
+        let group = format!("connect-{name}");
+        let coordinator = self.inner.client.coordinator();
+        let described = self.inner.client.runtime().block_on(async {
+            coordinator
+                .describe_groups(std::slice::from_ref(&group))
+                .await
+        });
+        if described.iter().any(|g| !g.members.is_empty()) {
+            return Err(WorkerError::Refused(format!(
+                "Failed to modify the offsets of connector {name}: its consumer group {group} \
+                 still has active members (its tasks have not stopped completely yet); retry \
+                 once GET /connectors/{name}/status shows no tasks"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Delete group `connect-NAME` with its offsets; answers whether it existed.
+    fn delete_group(&self, name: &str) -> Result<bool, WorkerError> {
+        use crate::broker::group::codes::{GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, NONE};
+        let group = format!("connect-{name}");
+        self.check_group_empty(name)?;
+        let coordinator = self.inner.client.coordinator();
+        let results = self
+            .inner
+            .client
+            .runtime()
+            .block_on(async { coordinator.delete_groups(vec![group.clone()]).await });
+        match results.first().map(|(_, code)| *code).unwrap_or(NONE) {
+            NONE => Ok(true),
+            GROUP_ID_NOT_FOUND => Ok(false),
+            NON_EMPTY_GROUP => Err(WorkerError::Refused(format!(
+                "Failed to reset the offsets of connector {name}: its consumer group {group} \
+                 still has active members; retry once its tasks have stopped"
+            ))),
+            code => Err(crate::client::group_error(&group, "DeleteGroups", code).into()),
+        }
     }
 
     /// Stop every connector and task within `task.shutdown.graceful.timeout.ms` (in
@@ -1157,6 +1451,7 @@ impl Herder {
             client: self.inner.client.clone(),
             offsets: self.inner.offsets.clone(),
             statuses: self.inner.statuses.clone(),
+            topics: self.inner.topics.clone(),
             flush_interval: self.inner.config.offset_flush_interval,
             producer,
             consumer,
@@ -1179,6 +1474,77 @@ impl Herder {
             handle.set_paused(true);
         }
         Ok(handle)
+    }
+}
+
+fn lock_offsets(offsets: &Mutex<OffsetStore>) -> MutexGuard<'_, OffsetStore> {
+    offsets.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A JSON integer, or a string holding one (Kafka accepts both in sink offsets).
+fn json_integer(v: &Json) -> Option<i64> {
+    match v {
+        Json::Number(n) => n.as_i64(),
+        Json::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A sink offset, `{"kafka_offset": N}` (N ≥ 0, a number or a string), or `None` to
+/// remove the partition's.
+fn sink_offset(name: &str, offset: Option<&Json>) -> Result<Option<i64>, WorkerError> {
+    let Some(offset) = offset else {
+        return Ok(None);
+    };
+    let refuse = |m: String| WorkerError::Refused(format!("connector {name}: {m}"));
+    let Some(value) = offset.get("kafka_offset") else {
+        return Err(refuse(format!(
+            "The offset for a sink connector should either be null or contain the key \
+             'kafka_offset', not {offset}"
+        )));
+    };
+    match json_integer(value) {
+        Some(o) if o >= 0 => Ok(Some(o)),
+        _ => Err(refuse(format!(
+            "Failed to parse the following Kafka offset value in the provided offsets: \
+             '{value}'; 'kafka_offset' must be a non-negative integer"
+        ))),
+    }
+}
+
+/// A source partition and offset as Kafka accepts them (`OffsetUtils.validateFormat`):
+/// JSON objects whose values are primitives; the offset may be null (remove it).
+fn check_source_offset(
+    name: &str,
+    partition: &Json,
+    offset: Option<&Json>,
+) -> Result<(), WorkerError> {
+    let refuse = |m: String| WorkerError::Refused(format!("connector {name}: {m}"));
+    let primitive = |v: &Json| !matches!(v, Json::Array(_) | Json::Object(_));
+    match partition {
+        Json::Object(m) if m.values().all(primitive) => {}
+        Json::Object(_) => {
+            return Err(refuse(format!(
+                "Partitions may only contain primitive types as values, not {partition}"
+            )));
+        }
+        _ => {
+            return Err(refuse(format!(
+                "a source partition must be a JSON object (the connector's own keys, e.g. \
+                 {{\"filename\": \"in.txt\"}}), not {partition}"
+            )));
+        }
+    }
+    match offset {
+        None => Ok(()),
+        Some(Json::Object(m)) if m.values().all(primitive) => Ok(()),
+        Some(Json::Object(_)) => Err(refuse(format!(
+            "Offsets may only contain primitive types as values, not {}",
+            offset.map(Json::to_string).unwrap_or_default()
+        ))),
+        Some(other) => Err(refuse(format!(
+            "a source offset must be a JSON object (e.g. {{\"position\": 30}}) or null, not {other}"
+        ))),
     }
 }
 

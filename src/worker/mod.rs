@@ -15,6 +15,11 @@
 //! - [`hosts`]: the worker's side of the plugin contexts (offset reader, reconfiguration
 //!   requests, sink pause/resume/rewind).
 //! - [`providers`]: `${provider:path:key}` placeholders resolved at start.
+//! - [`transform`]: Kafka Connect's single message transforms and predicates, built once
+//!   per task from `transforms.*` / `predicates.*` and applied to every record.
+//! - [`deploy`]: deploy by folder, `connectors.dir`: connector files created, changed
+//!   and removed become connectors created, updated and deleted.
+//! - [`topics`]: KIP-558's active topics, recorded once per topic per task.
 //! - [`standalone`]: `tributary standalone`, one process with the integrated broker.
 //!
 //! What this module must not know: how the log stores bytes or how the Kafka protocol
@@ -23,12 +28,15 @@
 pub mod config;
 pub mod connector_config;
 pub mod convert;
+pub mod deploy;
 pub mod herder;
 pub mod hosts;
 pub mod providers;
 pub mod standalone;
 pub mod store;
 pub mod task;
+pub mod topics;
+pub mod transform;
 
 pub use config::{Cluster, WorkerConfig};
 pub use herder::Herder;
@@ -54,6 +62,13 @@ pub enum WorkerError {
     ConnectorExists(String),
     #[error("task {1} of connector {0} not found")]
     UnknownTask(String, usize),
+    /// A request the worker refuses as it stands (HTTP 400), e.g. altering the offsets
+    /// of a connector that is not stopped; the message says what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// A request a worker setting forbids (HTTP 403), e.g. `topic.tracking.enable=false`.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("internal topic {topic}: {reason}")]
     InternalTopic { topic: String, reason: String },
     // The cause is part of the message rather than a `#[source]`, so that printing the

@@ -8,7 +8,10 @@
 //! The REST port is bound first, before anything starts (a taken port fails the start at
 //! once, and the worker id in status records is the bound address, even for port 0), and
 //! answers once the herder runs; `GET /health` says `starting` until the connectors given
-//! here are created.
+//! here are created and the folder of `connectors.dir` (`--connectors-dir`) is applied.
+//!
+//! With `connectors.dir`, the folder's connector files are applied at start and watched
+//! from then on (`worker::deploy`); the watcher stops first on shutdown, before the tasks.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use anyhow::Context;
 
 use super::config::{Cluster, WorkerConfig};
 use super::connector_config::parse_connector_json;
+use super::deploy::{ConnectorsDir, DeployOptions};
 use super::{Herder, WorkerError};
 use crate::broker::server::{BrokerSettings, RunningBroker};
 use crate::client::Client;
@@ -36,6 +40,8 @@ pub struct Standalone {
     /// Acts on connectors' requests about once a second ([`Herder::tick`]).
     ticker: tokio::task::JoinHandle<()>,
     watcher: Option<PluginWatcher>,
+    /// The `connectors.dir` watcher, if the worker has one.
+    deploy: Option<ConnectorsDir>,
     rest: Option<RunningRest>,
     rest_addr: std::net::SocketAddr,
 }
@@ -53,6 +59,14 @@ impl Standalone {
                 return Err(WorkerError::RemoteUnsupported(bootstrap_servers.clone()).into());
             }
         };
+        if let Some(dir) = &config.connectors_dir
+            && !dir.is_dir()
+        {
+            anyhow::bail!(
+                "connectors.dir {}: not a directory; create the folder, or fix connectors.dir / --connectors-dir",
+                dir.display()
+            );
+        }
         let connectors = connector_files
             .iter()
             .map(|f| {
@@ -82,8 +96,16 @@ impl Standalone {
         // A library that was copied onto plugin.path just before the start is loaded once
         // it has settled (the watcher's debounce): give the classes named here a moment.
         let settle = tokio::time::Instant::now() + PLUGIN_SETTLE;
-        for (_, props) in &connectors {
-            let class = props.get("connector.class").cloned().unwrap_or_default();
+        let mut classes: Vec<String> = connectors
+            .iter()
+            .map(|(_, props)| props.get("connector.class").cloned().unwrap_or_default())
+            .collect();
+        if let Some(dir) = config.connectors_dir.clone() {
+            classes.extend(
+                tokio::task::spawn_blocking(move || super::deploy::classes_in(&dir)).await?,
+            );
+        }
+        for class in classes {
             while plugins.lookup(&class).is_err() && tokio::time::Instant::now() < settle {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
@@ -99,6 +121,18 @@ impl Standalone {
             let h = herder.clone();
             tokio::task::spawn_blocking(move || h.put_connector_config(&name, props)).await??;
         }
+        let deploy = match config.connectors_dir.clone() {
+            Some(dir) => {
+                let h = herder.clone();
+                Some(
+                    tokio::task::spawn_blocking(move || {
+                        ConnectorsDir::start(h, &dir, DeployOptions::default())
+                    })
+                    .await??,
+                )
+            }
+            None => None,
+        };
         state.set_ready();
         let h = herder.clone();
         let ticker = tokio::spawn(async move {
@@ -116,6 +150,7 @@ impl Standalone {
             broker,
             ticker,
             watcher: Some(watcher),
+            deploy,
             rest_addr: rest.local_addr(),
             rest: Some(rest),
         })
@@ -131,6 +166,11 @@ impl Standalone {
         self.broker.addr
     }
 
+    /// The `connectors.dir` watcher, if the worker has one.
+    pub fn connectors_dir(&self) -> Option<&ConnectorsDir> {
+        self.deploy.as_ref()
+    }
+
     /// Stop taking REST requests, then stop every task (committing) and the broker
     /// (flushing).
     pub async fn stop(mut self) -> anyhow::Result<()> {
@@ -138,6 +178,10 @@ impl Standalone {
             rest.stop().await;
         }
         self.ticker.abort();
+        // No connector is created or deleted from the folder once tasks are stopping.
+        if let Some(d) = self.deploy.take() {
+            tokio::task::spawn_blocking(move || d.stop()).await?;
+        }
         if let Some(w) = self.watcher.take() {
             tokio::task::spawn_blocking(move || w.stop()).await?;
         }
@@ -169,10 +213,18 @@ fn watch_plugins(config: &WorkerConfig, data_dir: &Path) -> anyhow::Result<Plugi
     Ok(watcher)
 }
 
-/// The `standalone` command.
-pub fn run(worker_config: &Path, connector_files: &[PathBuf]) -> anyhow::Result<()> {
+/// The `standalone` command; `connectors_dir` (`--connectors-dir`) overrides the worker
+/// config's `connectors.dir`.
+pub fn run(
+    worker_config: &Path,
+    connector_files: &[PathBuf],
+    connectors_dir: Option<&Path>,
+) -> anyhow::Result<()> {
     let began = Instant::now();
-    let (config, unknown) = WorkerConfig::load(worker_config)?;
+    let (mut config, unknown) = WorkerConfig::load(worker_config)?;
+    if let Some(dir) = connectors_dir {
+        config.connectors_dir = Some(dir.to_path_buf());
+    }
     for key in unknown {
         tracing::warn!(%key, "unknown worker config key ignored");
     }

@@ -11,6 +11,9 @@
 //!   schemas); null deletes.
 //! - status (`connect-status`): `status-connector-NAME` / `status-task-NAME-N` →
 //!   `{"state":...,"trace":...,"worker_id":...,"generation":...}`.
+//!   KIP-558's active topics: `status-topic-TOPIC:connector-NAME` →
+//!   `{"topic":{"name":...,"connector":...,"task":N,"discoverTimestamp":MS}}`, a tombstone
+//!   when the connector's active topics are reset.
 //!
 //! Every write is appended and flushed to disk before the call returns; at startup each
 //! store reads its topic from the beginning to the end.
@@ -515,5 +518,95 @@ impl StatusStore {
         let mut records = vec![(format!("status-connector-{name}"), None)];
         records.extend((0..tasks).map(|t| (format!("status-task-{name}-{t}"), None)));
         self.log.write(records)
+    }
+
+    /// Record that `task` of `connector` used `topic` (KIP-558), discovered at `at_ms`.
+    pub fn put_topic(
+        &self,
+        connector: &str,
+        topic: &str,
+        task: usize,
+        at_ms: i64,
+    ) -> Result<(), WorkerError> {
+        let value = json!({ "topic": {
+            "name": topic,
+            "connector": connector,
+            "task": task,
+            "discoverTimestamp": at_ms,
+        }});
+        self.log
+            .write(vec![(topic_status_key(topic, connector), Some(value))])
+    }
+
+    /// Tombstones for `connector`'s active `topics`.
+    pub fn delete_topics(&self, connector: &str, topics: &[String]) -> Result<(), WorkerError> {
+        if topics.is_empty() {
+            return Ok(());
+        }
+        self.log.write(
+            topics
+                .iter()
+                .map(|t| (topic_status_key(t, connector), None))
+                .collect(),
+        )
+    }
+
+    /// Every connector's active topics as the status topic holds them (later records
+    /// win; tombstones remove): connector → topic → the task that found it.
+    pub fn load_topics(&self) -> Result<BTreeMap<String, BTreeMap<String, usize>>, WorkerError> {
+        let mut out: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        for (key, value) in self.log.read_all()? {
+            let Some((topic, connector)) = text(&key).and_then(parse_topic_status_key) else {
+                continue;
+            };
+            let task = json_of(&value).and_then(|v| {
+                let t = v.get("topic")?;
+                // A record of another connector under this key would be corrupt.
+                (t.get("name")?.as_str()? == topic).then_some(())?;
+                t.get("task")?.as_u64()
+            });
+            match task {
+                Some(task) => {
+                    out.entry(connector.to_owned())
+                        .or_default()
+                        .insert(topic.to_owned(), task as usize);
+                }
+                None => {
+                    if let Some(topics) = out.get_mut(connector) {
+                        topics.remove(topic);
+                    }
+                }
+            }
+        }
+        out.retain(|_, topics| !topics.is_empty());
+        Ok(out)
+    }
+}
+
+/// Kafka's key of an active-topic record: `status-topic-TOPIC:connector-NAME`.
+pub fn topic_status_key(topic: &str, connector: &str) -> String {
+    format!("status-topic-{topic}:connector-{connector}")
+}
+
+/// (topic, connector) of an active-topic record's key. Topic names cannot contain `:`,
+/// so the first `:connector-` separates them, whatever the connector's name holds.
+pub fn parse_topic_status_key(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix("status-topic-")?.split_once(":connector-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_status_keys_are_kafkas() {
+        let key = topic_status_key("orders", "my:connector-x");
+        assert_eq!(key, "status-topic-orders:connector-my:connector-x");
+        assert_eq!(
+            parse_topic_status_key(&key),
+            Some(("orders", "my:connector-x"))
+        );
+        assert_eq!(parse_topic_status_key("status-task-c-0"), None);
+        assert_eq!(parse_topic_status_key("status-topic-orders"), None);
     }
 }

@@ -19,10 +19,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
-use tributary_plugin_abi::data::{Data, Value};
+use tributary_plugin_abi::data::Value;
 use tributary_plugin_abi::record::{
-    Header as PluginHeader, OffsetMap, RecordMetadata, SinkRecord, SourceRecord, TimestampType,
-    TopicPartition,
+    Header as PluginHeader, OffsetMap, SinkRecord, TimestampType, TopicPartition,
+};
+use tributary_plugin_abi::view::{
+    DataRef, MetadataRef, SinkParts, SourceRecordRef, encode_record_metadata,
 };
 
 use super::connector_config::{CommonConfig, Tolerance};
@@ -30,8 +32,8 @@ use super::convert::{Converter, HeaderConverter};
 use super::hosts::{SinkRequests, SourceOffsets};
 use super::store::{OffsetStore, Props, State, StatusStore};
 use crate::client::{
-    Client, ConsumerRecord, ConsumerSettings, GroupConsumer, Header, ProducerRecord,
-    ProducerSettings,
+    Client, ConsumerRecord, ConsumerSettings, GroupConsumer, Header, Produce, ProducerRecord,
+    ProducerRecordRef, ProducerSettings,
 };
 use crate::plugin::ConnectorPlugin;
 
@@ -159,6 +161,8 @@ pub struct TaskSpec {
     pub client: Client,
     pub offsets: Arc<Mutex<OffsetStore>>,
     pub statuses: Arc<StatusBoard>,
+    /// KIP-558's active topics, reported once per batch.
+    pub topics: Arc<super::topics::TopicTracker>,
     pub flush_interval: Duration,
     pub producer: ProducerSettings,
     pub consumer: ConsumerSettings,
@@ -171,6 +175,7 @@ impl TaskSpec {
             Stage::KeyConverter => 0,
             Stage::ValueConverter => 1,
             Stage::HeaderConverter => 2,
+            Stage::Transformation => return String::new(),
         };
         self.converters.classes[i].clone()
     }
@@ -318,6 +323,7 @@ fn run_source(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
     let mut pending: BTreeMap<String, (Json, Json)> = BTreeMap::new();
     let mut written: Vec<(String, i32)> = Vec::new();
     let mut known_topics: Vec<String> = Vec::new();
+    let mut active_topics = spec.topics.task(&spec.connector, spec.task);
     let mut last_commit = Instant::now();
     let mut was_paused = false;
     let result = (|| -> Result<(), String> {
@@ -337,61 +343,65 @@ fn run_source(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
                     .set(&spec.connector, Some(spec.task), State::Running, None);
                 was_paused = false;
             }
-            let records = task.poll().map_err(|e| trace_of(&e))?;
+            let batch = task.poll_batch().map_err(|e| trace_of(&e))?;
             if control.stop.is_cancelled() {
                 // Stopped while polling: the batch is dropped, its offsets not stored.
                 break;
             }
-            if !records.is_empty() {
-                let (out, kept) = convert_source(spec, &records)?;
+            if !batch.is_empty() {
+                // The records are read where the plugin lent them: converted values that
+                // pass through (bytes, text) are copied once, into the log batch.
+                let refs = (0..batch.len())
+                    .map(|i| batch.record(i))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| trace_of(&e))?;
+                // Transforms (issue 7) between poll and conversion.
+                let transformed = transform_source(spec, &refs)?;
+                let (out, kept) = convert_source(spec, &refs, &transformed)?;
                 create_topics(spec, &out, &mut known_topics)?;
                 let positions = spec
                     .client
                     .send(&out, &spec.producer)
                     .map_err(|e| trace_of(&e))?;
-                // Per batch, not per record: the partitions written to and the last
-                // offset of each source partition are found by comparing with the few
-                // seen so far.
-                let mut committed: Vec<(SourceRecord, Option<RecordMetadata>)> =
-                    Vec::with_capacity(records.len());
+                active_topics.record(out.iter().map(|r| r.topic));
+                // Per batch, not per record: the partitions written to are found by
+                // comparing with the few seen so far, and the source positions cross
+                // per batch (the last offset of each source partition).
                 let mut at = positions.iter().zip(out.iter());
-                let mut latest: Vec<usize> = Vec::new();
-                for (i, r) in records.into_iter().enumerate() {
-                    let meta = if kept[i] {
-                        at.next().map(|(p, o)| RecordMetadata {
-                            topic: o.topic.clone(),
-                            partition: p.partition,
-                            offset: p.offset,
-                            timestamp: Some(p.timestamp),
-                        })
-                    } else {
-                        None
-                    };
-                    if let Some(m) = &meta
+                let metadata = kept.iter().map(|k| match k {
+                    true => at.next().map(|(p, o)| MetadataRef {
+                        topic: o.topic,
+                        partition: p.partition,
+                        offset: p.offset,
+                        timestamp: Some(p.timestamp),
+                    }),
+                    false => None,
+                });
+                // Encoded while the records are still lent (the topics point into them).
+                let mut encoded = Vec::new();
+                encode_record_metadata(metadata, &mut encoded);
+                let mut last: Option<(&str, i32)> = None;
+                for (p, o) in positions.iter().zip(out.iter()) {
+                    let here = (o.topic, p.partition);
+                    if last != Some(here)
                         && !written
                             .iter()
-                            .any(|(t, p)| *p == m.partition && *t == m.topic)
+                            .any(|(t, q)| *q == p.partition && t.as_str() == o.topic)
                     {
-                        written.push((m.topic.clone(), m.partition));
+                        written.push((o.topic.to_owned(), p.partition));
                     }
-                    if !r.source_partition.is_empty() || !r.source_offset.is_empty() {
-                        let same = |j: &usize| {
-                            let prev: &SourceRecord = &committed[*j].0;
-                            prev.source_partition == r.source_partition
-                        };
-                        match latest.iter().position(same) {
-                            Some(k) => latest[k] = i,
-                            None => latest.push(i),
-                        }
-                    }
-                    committed.push((r, meta));
+                    last = Some(here);
                 }
-                for i in latest {
-                    let r = &committed[i].0;
-                    let p = offset_json(&r.source_partition);
-                    pending.insert(p.to_string(), (p, offset_json(&r.source_offset)));
+                for (partition, offset) in batch.sources().map_err(|e| trace_of(&e))? {
+                    let p = offset_json(&partition);
+                    pending.insert(p.to_string(), (p, offset_json(&offset)));
                 }
-                task.commit_records(&committed).map_err(|e| trace_of(&e))?;
+                let polled = batch.len();
+                drop(out);
+                drop(transformed);
+                drop(refs);
+                task.commit_records_encoded(&encoded, polled)
+                    .map_err(|e| trace_of(&e))?;
             }
             if last_commit.elapsed() >= spec.flush_interval {
                 commit_source(spec, &mut task, &mut pending, &mut written)?;
@@ -410,30 +420,31 @@ fn run_source(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
 /// connector without it leaves that to the broker's auto-creation).
 fn create_topics(
     spec: &TaskSpec,
-    out: &[ProducerRecord],
+    out: &[impl Produce],
     known: &mut Vec<String>,
 ) -> Result<(), String> {
     let Some(tc) = &spec.common.topic_creation else {
         return Ok(());
     };
     for r in out {
-        if known.contains(&r.topic) {
+        let topic = r.topic();
+        if known.iter().any(|k| k == topic) {
             continue;
         }
-        let group = tc.group_for(&r.topic);
+        let group = tc.group_for(topic);
         let (partitions, created) = spec
             .client
-            .ensure_topic(&r.topic, group.partitions, group.configs.clone())
+            .ensure_topic(topic, group.partitions, group.configs.clone())
             .map_err(|e| {
                 format!(
-                    "creating topic {} (topic.creation.{}.*): {e}",
-                    r.topic, group.name
+                    "creating topic {topic} (topic.creation.{}.*): {e}",
+                    group.name
                 )
             })?;
         if created {
-            tracing::info!(connector = %spec.connector, topic = %r.topic, partitions, group = %group.name, "created topic (topic.creation)");
+            tracing::info!(connector = %spec.connector, topic = %topic, partitions, group = %group.name, "created topic (topic.creation)");
         }
-        known.push(r.topic.clone());
+        known.push(topic.to_owned());
     }
     Ok(())
 }
@@ -465,13 +476,27 @@ fn commit_source(
 
 /// Convert a polled batch; answers the records to produce and, per polled record,
 /// whether it is among them (a record dropped under errors.tolerance=all is not).
-fn convert_source(
+fn convert_source<'a>(
     spec: &TaskSpec,
-    records: &[SourceRecord],
-) -> Result<(Vec<ProducerRecord>, Vec<bool>), String> {
+    records: &[SourceRecordRef<'a>],
+    transformed: &'a [Option<tributary_plugin_abi::record::SourceRecord>],
+) -> Result<(Vec<ProducerRecordRef<'a>>, Vec<bool>), String> {
     let mut out = Vec::with_capacity(records.len());
     let mut kept = Vec::with_capacity(records.len());
-    for r in records {
+    for (i, r) in records.iter().enumerate() {
+        // With transforms, their output (`transform_source`); without, nothing to look at.
+        let copy;
+        let r = match transformed.get(i) {
+            None => r,
+            Some(None) => {
+                kept.push(false);
+                continue;
+            }
+            Some(Some(t)) => {
+                copy = SourceRecordRef::of(t);
+                &copy
+            }
+        };
         match convert_one_source(spec, r) {
             Ok(p) => {
                 out.push(p);
@@ -494,7 +519,7 @@ fn convert_source(
 /// convert, the original topic in `__connect.errors.topic`, the error headers if enabled.
 fn dlq_record_from_source(
     spec: &TaskSpec,
-    r: &SourceRecord,
+    r: &SourceRecordRef<'_>,
     failure: &Failure,
 ) -> Option<ProducerRecord> {
     let config = [("schemas.enable".to_owned(), "false".to_owned())].into();
@@ -504,13 +529,16 @@ fn dlq_record_from_source(
         false,
     )
     .ok()?;
-    let key = json.from_connect(&r.topic, &r.key).ok().flatten();
-    let value = json.from_connect(&r.topic, &r.value).ok().flatten();
+    let key = json.from_connect(r.topic, &r.key.to_data()).ok().flatten();
+    let value = json
+        .from_connect(r.topic, &r.value.to_data())
+        .ok()
+        .flatten();
     let mut headers = Vec::new();
     if spec.common.dlq_context_headers {
         headers.push(Header {
             key: "__connect.errors.topic".to_owned(),
-            value: Some(Bytes::from(r.topic.clone())),
+            value: Some(Bytes::from(r.topic.to_owned())),
         });
         headers.extend(error_headers(spec, failure, None));
     }
@@ -524,32 +552,41 @@ fn dlq_record_from_source(
     })
 }
 
-fn convert_one_source(spec: &TaskSpec, r: &SourceRecord) -> Result<ProducerRecord, Failure> {
+fn convert_one_source<'a>(
+    spec: &TaskSpec,
+    r: &SourceRecordRef<'a>,
+) -> Result<ProducerRecordRef<'a>, Failure> {
     let c = &spec.converters;
     let key = c
         .key
-        .from_connect(&r.topic, &r.key)
+        .from_connect_ref(r.topic, &r.key)
         .map_err(|e| Failure::new(Stage::KeyConverter, &e))?;
     let value = c
         .value
-        .from_connect(&r.topic, &r.value)
+        .from_connect_ref(r.topic, &r.value)
         .map_err(|e| Failure::new(Stage::ValueConverter, &e))?;
-    let mut headers = Vec::with_capacity(r.headers.len());
-    for h in &r.headers {
-        let v = c
-            .header
-            .from_connect_header(&r.topic, &h.key, &h.value)
+    let mut headers = Vec::new();
+    if r.has_headers() {
+        let polled = r
+            .headers()
             .map_err(|e| Failure::new(Stage::HeaderConverter, &e))?;
-        headers.push(Header {
-            key: h.key.clone(),
-            value: v.map(Bytes::from),
-        });
+        headers.reserve(polled.len());
+        for h in polled {
+            let v = c
+                .header
+                .from_connect_header(r.topic, &h.key, &h.value)
+                .map_err(|e| Failure::new(Stage::HeaderConverter, &e))?;
+            headers.push(Header {
+                key: h.key,
+                value: v.map(Bytes::from),
+            });
+        }
     }
-    Ok(ProducerRecord {
-        topic: r.topic.clone(),
+    Ok(ProducerRecordRef {
+        topic: r.topic,
         partition: r.partition,
-        key: key.map(Bytes::from),
-        value: value.map(Bytes::from),
+        key,
+        value,
         headers,
         timestamp: r.timestamp,
     })
@@ -637,6 +674,7 @@ fn run_sink(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
         .set(&spec.connector, Some(spec.task), State::Running, None);
     // Next offset to consume per partition, as delivered to put.
     let mut consumed: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    let mut active_topics = spec.topics.task(&spec.connector, spec.task);
     let mut last_commit = Instant::now();
     let mut was_paused = false;
     let result = (|| -> Result<(), String> {
@@ -681,13 +719,37 @@ fn run_sink(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
                 task.open(&assigned).map_err(|e| trace_of(&e))?;
             }
             if !polled.records.is_empty() {
+                // The converted values still point into the fetched batch (text and
+                // bytes pass through): the plugin builds its records straight from them.
                 let batch = convert_sink(spec, &polled.records)?;
+                // Per run of records of one partition, not per record: the position
+                // after its last one.
+                let mut last: Option<&ConsumerRecord> = None;
                 for r in &polled.records {
-                    consumed.insert((r.topic.clone(), r.partition), r.offset + 1);
+                    if let Some(l) = last
+                        && (l.partition != r.partition || l.topic != r.topic)
+                    {
+                        consumed.insert((l.topic.to_string(), l.partition), l.offset + 1);
+                    }
+                    last = Some(r);
                 }
-                if !batch.is_empty() {
-                    put_with_retry(spec, control, &mut task, &batch)?;
+                if let Some(l) = last {
+                    consumed.insert((l.topic.to_string(), l.partition), l.offset + 1);
                 }
+                if !spec.common.transforms.is_empty() {
+                    // Transforms (issue 7) between conversion and put.
+                    let transformed = transform_sink(spec, &batch)?;
+                    if !transformed.is_empty() {
+                        put_with_retry(spec, control, &mut task, || {
+                            transformed.iter().map(sink_parts)
+                        })?;
+                    }
+                } else if !batch.is_empty() {
+                    put_with_retry(spec, control, &mut task, || {
+                        batch.iter().map(Converted::parts)
+                    })?;
+                }
+                active_topics.record(polled.records.iter().map(|r| &*r.topic));
             }
             let asked = requests.drain();
             let tps = |v: &[TopicPartition]| -> Vec<(String, i32)> {
@@ -728,15 +790,15 @@ fn run_sink(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
 }
 
 /// put, retrying retriable failures with backoff.
-fn put_with_retry(
+fn put_with_retry<'p, I: Iterator<Item = SinkParts<'p>>>(
     spec: &TaskSpec,
     control: &TaskControl,
     task: &mut crate::plugin::SinkTask,
-    batch: &[SinkRecord],
+    batch: impl Fn() -> I,
 ) -> Result<(), String> {
     let mut delay = Duration::from_millis(100);
     loop {
-        match task.put(batch) {
+        match task.put_parts(batch()) {
             Ok(()) => return Ok(()),
             // As Kafka Connect does, a retriable failure of put redelivers the same
             // batch until it succeeds or the task is stopped.
@@ -783,7 +845,54 @@ fn commit_sink(
     Ok(())
 }
 
-fn convert_sink(spec: &TaskSpec, records: &[ConsumerRecord]) -> Result<Vec<SinkRecord>, String> {
+/// A consumed record converted for a sink task: borrowed from the fetched record where
+/// the converters pass data through.
+struct Converted<'a> {
+    record: &'a ConsumerRecord,
+    key: DataRef<'a>,
+    value: DataRef<'a>,
+    headers: Vec<PluginHeader>,
+}
+
+impl<'a> Converted<'a> {
+    fn parts(&self) -> SinkParts<'_> {
+        let r = self.record;
+        SinkParts {
+            topic: &r.topic,
+            partition: r.partition,
+            offset: r.offset,
+            timestamp: Some(r.timestamp),
+            timestamp_type: if r.log_append_time {
+                TimestampType::LogAppendTime
+            } else {
+                TimestampType::CreateTime
+            },
+            key: self.key.clone(),
+            value: self.value.clone(),
+            headers: &self.headers,
+        }
+    }
+
+    /// As an owned record (what transforms work on).
+    fn to_record(&self) -> SinkRecord {
+        let p = self.parts();
+        SinkRecord {
+            topic: p.topic.to_owned(),
+            partition: p.partition,
+            offset: p.offset,
+            key: p.key.to_data(),
+            value: p.value.to_data(),
+            timestamp: p.timestamp,
+            timestamp_type: p.timestamp_type,
+            headers: self.headers.clone(),
+        }
+    }
+}
+
+fn convert_sink<'a>(
+    spec: &TaskSpec,
+    records: &'a [ConsumerRecord],
+) -> Result<Vec<Converted<'a>>, String> {
     let mut out = Vec::with_capacity(records.len());
     for r in records {
         match convert_one_sink(spec, r) {
@@ -808,6 +917,7 @@ pub enum Stage {
     KeyConverter,
     ValueConverter,
     HeaderConverter,
+    Transformation,
 }
 
 impl Stage {
@@ -816,6 +926,7 @@ impl Stage {
             Stage::KeyConverter => "KEY_CONVERTER",
             Stage::ValueConverter => "VALUE_CONVERTER",
             Stage::HeaderConverter => "HEADER_CONVERTER",
+            Stage::Transformation => "TRANSFORMATION",
         }
     }
 }
@@ -825,6 +936,8 @@ impl Stage {
 pub struct Failure {
     stage: Stage,
     message: String,
+    /// The failing transform's class (converters' come from the spec).
+    class: Option<&'static str>,
 }
 
 impl Failure {
@@ -832,6 +945,15 @@ impl Failure {
         Failure {
             stage,
             message: e.to_string(),
+            class: None,
+        }
+    }
+
+    fn transform(e: &super::transform::ChainError) -> Failure {
+        Failure {
+            stage: Stage::Transformation,
+            message: e.to_string(),
+            class: Some(e.class),
         }
     }
 }
@@ -899,7 +1021,9 @@ fn error_headers(
     ));
     h.push(text(
         "__connect.errors.class.name",
-        spec.converter_class(failure.stage),
+        failure
+            .class
+            .map_or_else(|| spec.converter_class(failure.stage), str::to_owned),
     ));
     h.push(text(
         "__connect.errors.exception.class.name",
@@ -936,15 +1060,15 @@ fn dlq_record_from_sink(spec: &TaskSpec, r: &ConsumerRecord, failure: &Failure) 
     }
 }
 
-fn convert_one_sink(spec: &TaskSpec, r: &ConsumerRecord) -> Result<SinkRecord, Failure> {
+fn convert_one_sink<'a>(spec: &TaskSpec, r: &'a ConsumerRecord) -> Result<Converted<'a>, Failure> {
     let c = &spec.converters;
-    let key: Data = c
+    let key = c
         .key
-        .to_connect(&r.topic, r.key.as_deref())
+        .to_connect_ref(&r.topic, r.key.as_deref())
         .map_err(|e| Failure::new(Stage::KeyConverter, &e))?;
-    let value: Data = c
+    let value = c
         .value
-        .to_connect(&r.topic, r.value.as_deref())
+        .to_connect_ref(&r.topic, r.value.as_deref())
         .map_err(|e| Failure::new(Stage::ValueConverter, &e))?;
     let mut headers = Vec::with_capacity(r.headers.len());
     for h in &r.headers {
@@ -956,22 +1080,86 @@ fn convert_one_sink(spec: &TaskSpec, r: &ConsumerRecord) -> Result<SinkRecord, F
                 .map_err(|e| Failure::new(Stage::HeaderConverter, &e))?,
         });
     }
-    Ok(SinkRecord {
-        topic: r.topic.clone(),
-        partition: r.partition,
-        offset: r.offset,
+    Ok(Converted {
+        record: r,
         key,
         value,
-        timestamp: Some(r.timestamp),
-        timestamp_type: if r.log_append_time {
-            TimestampType::LogAppendTime
-        } else {
-            TimestampType::CreateTime
-        },
         headers,
     })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+// ---- transforms (issue 7) -------------------------------------------------------------
+
+/// Apply the connector's transforms to a polled batch, on owned copies (the polled records
+/// stay as the plugin lent them, for `commit_records`). Empty, copying nothing, when no
+/// transforms are configured; otherwise one entry per record: `None` for one a transform
+/// dropped, or failed on under `errors.tolerance=all`.
+fn transform_source(
+    spec: &TaskSpec,
+    records: &[SourceRecordRef<'_>],
+) -> Result<Vec<Option<tributary_plugin_abi::record::SourceRecord>>, String> {
+    let chain = &spec.common.transforms;
+    if chain.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::with_capacity(records.len());
+    for r in records {
+        let mut owned = r.to_owned().map_err(|e| trace_of(&e))?;
+        match chain.apply_source(&mut owned) {
+            Ok(true) => out.push(Some(owned)),
+            Ok(false) => out.push(None),
+            Err(e) => {
+                let failure = Failure::transform(&e);
+                let context = format!("a record for topic {}", r.topic);
+                report_failure(spec, &failure, &context, || {
+                    dlq_record_from_source(spec, r, &failure)
+                })?;
+                out.push(None);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Apply the connector's transforms to converted sink records: the records to put. A
+/// failure is handled as `errors.tolerance` says, the DLQ getting the consumed record.
+fn transform_sink(spec: &TaskSpec, batch: &[Converted<'_>]) -> Result<Vec<SinkRecord>, String> {
+    let mut out = Vec::with_capacity(batch.len());
+    for c in batch {
+        let mut r = c.to_record();
+        match spec.common.transforms.apply_sink(&mut r) {
+            Ok(true) => out.push(r),
+            Ok(false) => {}
+            Err(e) => {
+                let failure = Failure::transform(&e);
+                let o = c.record;
+                let context = format!(
+                    "the record at {}-{} offset {}",
+                    o.topic, o.partition, o.offset
+                );
+                report_failure(spec, &failure, &context, || {
+                    Some(dlq_record_from_sink(spec, o, &failure))
+                })?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A transformed sink record as the parts `put` takes.
+fn sink_parts(r: &SinkRecord) -> SinkParts<'_> {
+    SinkParts {
+        topic: &r.topic,
+        partition: r.partition,
+        offset: r.offset,
+        timestamp: r.timestamp,
+        timestamp_type: r.timestamp_type,
+        key: DataRef::of(&r.key),
+        value: DataRef::of(&r.value),
+        headers: &r.headers,
+    }
 }

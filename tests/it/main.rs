@@ -12,6 +12,7 @@
 //!
 //! [`support`] is the shared harness.
 
+mod cli;
 mod clients;
 mod crash;
 mod hostile;
@@ -20,4 +21,5 @@ mod recovery;
 mod rest;
 mod standalone;
 mod support;
+mod transforms;
 mod worker;

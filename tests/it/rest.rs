@@ -62,6 +62,11 @@ struct Worker {
 
 impl Worker {
     fn start(dir: &Path) -> Worker {
+        Worker::start_with(dir, "")
+    }
+
+    /// A worker with `extra` lines added to its properties.
+    fn start_with(dir: &Path, extra: &str) -> Worker {
         std::fs::write(
             dir.join("worker.properties"),
             format!(
@@ -71,7 +76,8 @@ impl Worker {
                  offset.flush.interval.ms=200\nlisteners=http://127.0.0.1:0\n\
                  task.restart.backoff.initial.ms=60000\ntask.restart.backoff.max.ms=60000\n\
                  config.providers=env\n\
-                 config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider\n",
+                 config.providers.env.class=org.apache.kafka.common.config.provider.EnvVarConfigProvider\n\
+                 {extra}\n",
                 dir.join("data").display(),
                 file_plugin_dir().display()
             ),
@@ -415,6 +421,36 @@ fn root_health_and_plugins(w: &Worker) {
         "org.apache.kafka.connect.storage.SimpleHeaderConverter",
         "header_converter"
     ));
+    // The built-in transformations and predicates, as Kafka lists its own.
+    assert!(listed(
+        &all,
+        "org.apache.kafka.connect.transforms.InsertField$Value",
+        "transformation"
+    ));
+    assert!(listed(
+        &all,
+        "org.apache.kafka.connect.transforms.predicates.TopicNameMatches",
+        "predicate"
+    ));
+    assert!(
+        !listed(
+            &plugins,
+            "org.apache.kafka.connect.transforms.InsertField$Value",
+            "transformation"
+        ),
+        "connectors only by default"
+    );
+    // A transformation describes its keys.
+    let flatten =
+        w.ok("/connector-plugins/org.apache.kafka.connect.transforms.Flatten$Value/config");
+    assert!(
+        flatten
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["name"] == "delimiter"),
+        "{flatten}"
+    );
 
     // A plugin's config: its keys first, then the worker's; Kafka's ConfigKeyInfo.
     let config = w.ok("/connector-plugins/FileStreamSource/config");
@@ -949,9 +985,725 @@ fn refusals(w: &Worker) {
     assert!(m.contains("DELETE"), "{m}");
     w.raw("GET", "/connectors/src/restart", None).error(405);
     w.get("/no/such/path").error(404);
-    w.get("/connectors/src/topics").error(403);
-    w.raw("DELETE", "/connectors/src/offsets", None).error(501);
+    w.get("/connectors/none/topics").error(404);
+    w.raw("PUT", "/connectors/none/topics/reset", None)
+        .error(404);
+    let m = w
+        .raw("DELETE", "/connectors/src/offsets", None)
+        .error(400)
+        .to_owned();
+    assert!(
+        m.contains("STOPPED") && m.contains("/connectors/src/stop"),
+        "{m}"
+    );
     w.send("PATCH", "/connectors/src/offsets", &json!({"offsets": []}))
-        .error(501);
+        .error(400);
+    w.raw("DELETE", "/connectors/none/offsets", None).error(404);
     assert_eq!(w.ok("/connectors?expand=info"), before);
+}
+
+/// Wait until `path` has at least `n` lines.
+fn until_lines(w: &Worker, path: &Path, n: usize) {
+    let deadline = Instant::now() + WAIT;
+    while lines(path) < n {
+        assert!(
+            Instant::now() < deadline,
+            "{} has {} lines, waiting for {n}; log:\n{}",
+            path.display(),
+            lines(path),
+            w.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stop_and_wait(w: &Worker, name: &str) {
+    assert_eq!(
+        w.raw("PUT", &format!("/connectors/{name}/stop"), None)
+            .status,
+        204
+    );
+    w.until("stopped", &format!("/connectors/{name}/status"), |s| {
+        states(s) == ("STOPPED".into(), vec![])
+    });
+}
+
+/// A worker whose file connectors are loaded (the plugin library was copied onto
+/// plugin.path just now: the watcher loads it once settled).
+fn worker_with_plugins(dir: &Path, extra: &str) -> Worker {
+    let w = Worker::start_with(dir, extra);
+    w.until("the file connectors", "/connector-plugins", |p| {
+        p.as_array().is_some_and(|a| a.len() >= 2)
+    });
+    w
+}
+
+/// `PUT /connectors/NAME/config` creating the connector.
+fn create(w: &Worker, name: &str, config: &Json) {
+    let a = w.send("PUT", &format!("/connectors/{name}/config"), config);
+    assert_eq!(a.status, 201, "{a:?}");
+}
+
+fn topics(w: &Worker, name: &str) -> Json {
+    w.ok(&format!("/connectors/{name}/topics"))
+}
+
+fn patch(w: &Worker, name: &str, body: &Json) -> Answer {
+    w.send("PATCH", &format!("/connectors/{name}/offsets"), body)
+}
+
+/// KIP-558's active topics and KIP-875's offset alteration, end to end: the topics the
+/// file connectors really used, kept across a worker restart, reset by tombstones and
+/// found again; offsets altered and reset on stopped connectors, after which the
+/// connectors resume from exactly there.
+#[test]
+fn active_topics_and_altered_offsets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let input = dir.join("in.txt");
+    let output = dir.join("out.txt");
+    let text: String = (0..LINES).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&input, &text).unwrap();
+    let mut w = worker_with_plugins(dir, "");
+
+    // Log levels change at run time: the tracker's debug line appears only once its
+    // logger is at DEBUG (the worker starts at RUST_LOG=info).
+    let a = w.send(
+        "PUT",
+        "/admin/loggers/tributary::worker::topics",
+        &json!({"level": "debug"}),
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.body, json!(["tributary::worker::topics"]));
+
+    let source = json!({"connector.class": "FileStreamSource", "file": input.display().to_string(), "topic": "lines"});
+    let sink = json!({"connector.class": "FileStreamSink", "file": output.display().to_string(), "topics": "lines"});
+    create(&w, "src", &source);
+    create(&w, "sink", &sink);
+    until_lines(&w, &output, LINES);
+
+    // Active topics: what each connector's tasks really used.
+    assert_eq!(topics(&w, "src"), json!({"src": {"topics": ["lines"]}}));
+    assert_eq!(topics(&w, "sink"), json!({"sink": {"topics": ["lines"]}}));
+    let log = std::fs::read_to_string(dir.join("worker.log")).unwrap();
+    assert!(log.contains("new active topic"), "{log}");
+
+    // Reset: 202, empty, and found again once the task uses the topic again.
+    let a = w.raw("PUT", "/connectors/src/topics/reset", None);
+    assert_eq!((a.status, &a.body), (202, &Json::Null), "{a:?}");
+    assert_eq!(topics(&w, "src"), json!({"src": {"topics": []}}));
+    append(&input, "after the reset\n");
+    until_lines(&w, &output, LINES + 1);
+    w.until("src's topic found again", "/connectors/src/topics", |t| {
+        t == &json!({"src": {"topics": ["lines"]}})
+    });
+
+    // Offsets can only change on stopped connectors.
+    let file = input.display().to_string();
+    let somewhere = json!({"offsets": [{"partition": {"filename": file}, "offset": {"position": text.len() / 2}}]});
+    let m = patch(&w, "src", &somewhere).error(400).to_owned();
+    assert!(
+        m.starts_with("Connectors must be in the STOPPED state"),
+        "{m}"
+    );
+    w.raw("DELETE", "/connectors/sink/offsets", None).error(400);
+    patch(&w, "none", &somewhere).error(404);
+
+    // A source: stopped, moved back to line 100, resumed — it reads from there again.
+    stop_and_wait(&w, "src");
+    let line_100 = text.find("line 100\n").unwrap();
+    let back =
+        json!({"offsets": [{"partition": {"filename": file}, "offset": {"position": line_100}}]});
+    for bad in [
+        json!({}),
+        json!({"offsets": []}),
+        json!({"offsets": "all"}),
+        json!({"offsets": [{"offset": {"position": 1}}]}),
+        json!({"offsets": [{"partition": "in.txt", "offset": {"position": 1}}]}),
+        json!({"offsets": [{"partition": {"filename": file}, "offset": 5}]}),
+        json!({"offsets": [{"partition": {"filename": file}, "offset": {"position": [1]}}]}),
+    ] {
+        let m = patch(&w, "src", &bad).error(400).to_owned();
+        assert!(!m.is_empty(), "{bad}");
+    }
+    assert_eq!(
+        w.ok("/connectors/src/offsets")["offsets"][0]["offset"]["position"],
+        text.len() + "after the reset\n".len(),
+        "refused requests change nothing"
+    );
+    let a = patch(&w, "src", &back);
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(
+        a.body,
+        json!({"message": "The offsets for this connector have been altered successfully"})
+    );
+    assert_eq!(
+        w.ok("/connectors/src/offsets"),
+        json!({"offsets": [{"partition": {"filename": file}, "offset": {"position": line_100}}]})
+    );
+    let before = lines(&output);
+    assert_eq!(w.raw("PUT", "/connectors/src/resume", None).status, 202);
+    // Lines 100..199 and the appended one, again.
+    until_lines(&w, &output, before + 101);
+    let out = std::fs::read_to_string(&output).unwrap();
+    let replayed: Vec<&str> = out.lines().skip(before).collect();
+    assert_eq!(replayed.first(), Some(&"line 100"), "{replayed:?}");
+    assert_eq!(replayed.len(), 101, "{replayed:?}");
+
+    // A sink: stopped, each partition moved back by up to 5 records, resumed — exactly
+    // those are written again.
+    until_lines(&w, &output, before + 101);
+    let total_records = (LINES + 1 + 101) as u64;
+    w.until(
+        "the sink committed everything",
+        "/connectors/sink/offsets",
+        |o| {
+            o["offsets"].as_array().map(|a| {
+                a.iter()
+                    .filter_map(|e| e["offset"]["kafka_offset"].as_u64())
+                    .sum::<u64>()
+            }) == Some(total_records)
+        },
+    );
+    stop_and_wait(&w, "sink");
+    let committed = w.ok("/connectors/sink/offsets");
+    let mut moved = Vec::new();
+    let mut expected = 0;
+    for e in committed["offsets"].as_array().unwrap() {
+        let o = e["offset"]["kafka_offset"].as_u64().unwrap();
+        expected += o.min(5);
+        // Numbers as strings are accepted, as Kafka accepts them.
+        moved.push(json!({
+            "partition": {"kafka_topic": "lines", "kafka_partition": e["partition"]["kafka_partition"].to_string()},
+            "offset": {"kafka_offset": o.saturating_sub(5)},
+        }));
+    }
+    for bad in [
+        json!({"offsets": [{"partition": {"kafka_topic": "lines"}, "offset": {"kafka_offset": 1}}]}),
+        json!({"offsets": [{"partition": {"kafka_topic": "lines", "kafka_partition": 99}, "offset": {"kafka_offset": 1}}]}),
+        json!({"offsets": [{"partition": {"kafka_topic": "nope", "kafka_partition": 0}, "offset": {"kafka_offset": 1}}]}),
+        json!({"offsets": [{"partition": {"kafka_topic": "lines", "kafka_partition": "x"}, "offset": {"kafka_offset": 1}}]}),
+        json!({"offsets": [{"partition": {"kafka_topic": "lines", "kafka_partition": 0}, "offset": {"kafka_offset": -1}}]}),
+        json!({"offsets": [{"partition": {"kafka_topic": "lines", "kafka_partition": 0}, "offset": {"position": 1}}]}),
+    ] {
+        let m = patch(&w, "sink", &bad).error(400).to_owned();
+        assert!(m.contains("sink"), "{m}");
+    }
+    assert_eq!(
+        w.ok("/connectors/sink/offsets"),
+        committed,
+        "refusals change nothing"
+    );
+    let a = patch(&w, "sink", &json!({"offsets": moved}));
+    assert_eq!(a.status, 200, "{a:?}");
+    let before = lines(&output);
+    assert_eq!(w.raw("PUT", "/connectors/sink/resume", None).status, 202);
+    until_lines(&w, &output, before + expected as usize);
+    w.until(
+        "the sink committed everything again",
+        "/connectors/sink/offsets",
+        |o| o == &committed,
+    );
+    assert_eq!(
+        lines(&output),
+        before + expected as usize,
+        "exactly the moved-back records"
+    );
+
+    // Reset: the sink's group forgets its offsets and the sink starts from the
+    // beginning; the source's offsets are tombstoned and it reads the file again.
+    stop_and_wait(&w, "sink");
+    stop_and_wait(&w, "src");
+    let a = w.raw("DELETE", "/connectors/sink/offsets", None);
+    assert_eq!(
+        (a.status, &a.body),
+        (
+            200,
+            &json!({"message": "The offsets for this connector have been reset successfully"})
+        )
+    );
+    assert_eq!(w.ok("/connectors/sink/offsets"), json!({"offsets": []}));
+    let a = w.raw("DELETE", "/connectors/src/offsets", None);
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(w.ok("/connectors/src/offsets"), json!({"offsets": []}));
+    // A partition's offset removed with null.
+    let a = patch(
+        &w,
+        "src",
+        &json!({"offsets": [{"partition": {"filename": file}, "offset": null}]}),
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+
+    // Active topics, offsets and states survive a restart of the worker.
+    w.terminate();
+    w = worker_with_plugins(dir, "");
+    assert_eq!(topics(&w, "src"), json!({"src": {"topics": ["lines"]}}));
+    assert_eq!(topics(&w, "sink"), json!({"sink": {"topics": ["lines"]}}));
+    assert_eq!(w.ok("/connectors/src/offsets"), json!({"offsets": []}));
+    let before = lines(&output);
+    assert_eq!(w.raw("PUT", "/connectors/sink/resume", None).status, 202);
+    until_lines(&w, &output, before + total_records as usize);
+    assert_eq!(w.raw("PUT", "/connectors/src/resume", None).status, 202);
+    until_lines(&w, &output, before + total_records as usize + LINES + 1);
+
+    // Deleting a connector forgets its active topics.
+    assert_eq!(w.raw("DELETE", "/connectors/src", None).status, 204);
+    assert_eq!(w.send("PUT", "/connectors/src/config", &json!({"connector.class": "FileStreamSource", "file": dir.join("none.txt").display().to_string(), "topic": "other"})).status, 201);
+    assert_eq!(topics(&w, "src"), json!({"src": {"topics": []}}));
+    w.terminate();
+}
+
+/// `topic.tracking.enable=false` and `topic.tracking.allow.reset=false`: Kafka's 403s.
+#[test]
+fn topic_tracking_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let connector = |w: &Worker| {
+        let c = json!({"connector.class": "FileStreamSource", "file": tmp.path().join("none.txt").display().to_string(), "topic": "t"});
+        create(w, "c", &c);
+    };
+    let off = tmp.path().join("off");
+    std::fs::create_dir(&off).unwrap();
+    let w = worker_with_plugins(&off, "topic.tracking.enable=false");
+    connector(&w);
+    assert_eq!(
+        w.get("/connectors/c/topics").error(403),
+        "Topic tracking is disabled."
+    );
+    assert_eq!(
+        w.raw("PUT", "/connectors/c/topics/reset", None).error(403),
+        "Topic tracking is disabled."
+    );
+    w.terminate();
+    let no_reset = tmp.path().join("no-reset");
+    std::fs::create_dir(&no_reset).unwrap();
+    let w = worker_with_plugins(&no_reset, "topic.tracking.allow.reset=false");
+    connector(&w);
+    assert_eq!(w.ok("/connectors/c/topics"), json!({"c": {"topics": []}}));
+    assert_eq!(
+        w.raw("PUT", "/connectors/c/topics/reset", None).error(403),
+        "Topic tracking reset is disabled."
+    );
+    w.terminate();
+}
+
+/// `/admin/loggers`: Kafka's shapes; levels in any case; refusals name what to fix.
+#[test]
+fn loggers_over_http() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = Worker::start(tmp.path());
+    assert_eq!(
+        w.ok("/admin/loggers"),
+        json!({"root": {"level": "INFO", "last_modified": null}})
+    );
+    assert_eq!(
+        w.ok("/admin/loggers/root"),
+        json!({"level": "INFO", "last_modified": null})
+    );
+    let m = w.get("/admin/loggers/tributary").error(404).to_owned();
+    assert!(m.starts_with("Logger tributary not found."), "{m}");
+
+    let put = |name: &str, body: &Json| w.send("PUT", &format!("/admin/loggers/{name}"), body);
+    let a = put("tributary::worker", &json!({"level": "debug"}));
+    assert_eq!(
+        (a.status, &a.body),
+        (200, &json!(["tributary::worker"])),
+        "{a:?}"
+    );
+    let worker = w.ok("/admin/loggers/tributary::worker");
+    assert_eq!(worker["level"], "DEBUG");
+    let set_at = worker["last_modified"].as_i64().expect("a time");
+    assert!(set_at > 1_600_000_000_000, "{worker}");
+    // A parent sets its children that have levels.
+    let a = put("tributary", &json!({"level": "Warn"}));
+    assert_eq!(a.body, json!(["tributary", "tributary::worker"]), "{a:?}");
+    assert_eq!(w.ok("/admin/loggers/tributary::worker")["level"], "WARN");
+    // root sets them all.
+    let a = put("root", &json!({"level": "FATAL"}));
+    assert_eq!(
+        a.body,
+        json!(["root", "tributary", "tributary::worker"]),
+        "{a:?}"
+    );
+    for level in ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF"] {
+        assert_eq!(put("root", &json!({"level": level})).status, 200, "{level}");
+    }
+    assert_eq!(put("root", &json!({"level": "INFO"})).status, 200);
+    let before = w.ok("/admin/loggers");
+    let m = put("root", &json!({"level": "LOUD"})).error(400).to_owned();
+    assert!(m.contains("'LOUD'") && m.contains("DEBUG"), "{m}");
+    let m = put("root", &json!({})).error(400).to_owned();
+    assert_eq!(m, "Desired 'level' parameter was not specified in request.");
+    put("root", &json!({"level": 3})).error(400);
+    put("root", &json!(["DEBUG"])).error(400);
+    let m = put("a,b=trace", &json!({"level": "DEBUG"}))
+        .error(400)
+        .to_owned();
+    assert!(m.contains("module path"), "{m}");
+    w.get("/admin/loggers/a%20b").error(400);
+    let m = w
+        .send(
+            "PUT",
+            "/admin/loggers/root?scope=cluster",
+            &json!({"level": "DEBUG"}),
+        )
+        .error(400)
+        .to_owned();
+    assert!(m.contains("scope"), "{m}");
+    w.raw("PUT", "/admin/loggers/root", Some(("text/plain", b"DEBUG")))
+        .error(415);
+    w.raw("DELETE", "/admin/loggers/root", None).error(405);
+    assert_eq!(w.ok("/admin/loggers"), before, "refusals change nothing");
+    let a = w.send(
+        "PUT",
+        "/admin/loggers/root?scope=worker",
+        &json!({"level": "info"}),
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    w.terminate();
+}
+
+/// Kafka Connect's endpoints (the reference's catalogue, internal ones aside), as
+/// (method, path) with axum's `{param}` syntax.
+const KAFKA_ENDPOINTS: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/health"),
+    ("get", "/connectors"),
+    ("post", "/connectors"),
+    ("get", "/connectors/{name}"),
+    ("delete", "/connectors/{name}"),
+    ("get", "/connectors/{name}/config"),
+    ("put", "/connectors/{name}/config"),
+    ("patch", "/connectors/{name}/config"),
+    ("get", "/connectors/{name}/status"),
+    ("post", "/connectors/{name}/restart"),
+    ("put", "/connectors/{name}/pause"),
+    ("put", "/connectors/{name}/resume"),
+    ("put", "/connectors/{name}/stop"),
+    ("get", "/connectors/{name}/tasks"),
+    ("get", "/connectors/{name}/tasks/{task}/status"),
+    ("post", "/connectors/{name}/tasks/{task}/restart"),
+    ("get", "/connectors/{name}/topics"),
+    ("put", "/connectors/{name}/topics/reset"),
+    ("get", "/connectors/{name}/offsets"),
+    ("patch", "/connectors/{name}/offsets"),
+    ("delete", "/connectors/{name}/offsets"),
+    ("get", "/connector-plugins"),
+    ("get", "/connector-plugins/{plugin}/config"),
+    ("put", "/connector-plugins/{plugin}/config/validate"),
+    ("get", "/admin/loggers"),
+    ("get", "/admin/loggers/{logger}"),
+    ("put", "/admin/loggers/{logger}"),
+];
+
+const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
+
+/// The (method, path) pairs of an OpenAPI document.
+fn operations(doc: &Json) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("a path item").keys() {
+            if METHODS.contains(&method.as_str()) {
+                out.push((method.clone(), path.clone()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A path template with its parameters filled with names nothing has.
+fn concrete(path: &str) -> String {
+    path.replace("{name}", "no-such-connector")
+        .replace("{task}", "0")
+        .replace("{plugin}", "NoSuchPlugin")
+        .replace("{logger}", "root")
+}
+
+/// `GET /openapi.json` from the running worker: OpenAPI 3, every Kafka endpoint in it,
+/// and the router serves exactly what it documents — every documented operation is
+/// routed (never the 404/405 fallbacks) and every other method on a documented path is
+/// 405, so no route can hide from the document.
+#[test]
+fn openapi_document_covers_every_route() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = Worker::start(tmp.path());
+    let doc = w.ok("/openapi.json");
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{doc}"
+    );
+    assert_eq!(doc["info"]["title"], "Tributary REST API");
+    let ops = operations(&doc);
+    for (method, path) in KAFKA_ENDPOINTS {
+        assert!(
+            ops.contains(&(method.to_string(), path.to_string())),
+            "{method} {path} is not in the document: {ops:?}"
+        );
+    }
+    assert!(ops.contains(&("get".into(), "/openapi.json".into())));
+    // Every response of every operation is described; bodies reference real schemas.
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for name in [
+        "ConnectorInfo",
+        "ConnectorStateInfo",
+        "ErrorMessage",
+        "ConnectorOffsets",
+        "LoggerLevel",
+        "AlterOffsetsRequest",
+    ] {
+        assert!(schemas.contains_key(name), "schema {name} missing");
+    }
+    let text = doc.to_string();
+    for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &r[..r.find('"').unwrap()];
+        assert!(
+            schemas.contains_key(name),
+            "a reference to a missing schema {name}"
+        );
+    }
+    let fallback = |a: &Answer| {
+        let m = a.body["message"].as_str().unwrap_or_default();
+        a.status == 405 || (a.status == 404 && m.starts_with("HTTP 404 Not Found: no endpoint"))
+    };
+    let paths: std::collections::BTreeSet<&String> = ops.iter().map(|(_, p)| p).collect();
+    for path in paths {
+        for method in METHODS {
+            let documented = ops.contains(&(method.to_string(), path.clone()));
+            let a = w.raw(&method.to_uppercase(), &concrete(path), None);
+            assert!(a.status < 500, "{method} {path}: {a:?}");
+            assert_eq!(
+                !fallback(&a),
+                documented,
+                "{method} {path}: documented {documented}, answered {a:?}"
+            );
+        }
+    }
+    w.terminate();
+}
+
+/// One random request: method, path (from the document's routes, with hostile
+/// parameters), query and body.
+fn random_request(
+    rng: &mut crate::support::Rng,
+    templates: &[(String, String)],
+) -> (String, String, Option<(String, Vec<u8>)>) {
+    let pick = |rng: &mut crate::support::Rng, n: usize| rng.below(n as u64) as usize;
+    let (documented, template) = &templates[pick(rng, templates.len())];
+    // Mostly the documented method, so requests reach the handlers.
+    let method = if rng.below(4) == 0 {
+        [
+            "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "FOO",
+        ][pick(rng, 9)]
+        .to_owned()
+    } else {
+        documented.to_uppercase()
+    };
+    let names = [
+        "src".to_owned(),
+        "sink".to_owned(),
+        "none".to_owned(),
+        "a%2Fb".to_owned(),
+        "a/b".to_owned(),
+        "%00".to_owned(),
+        "%0A%0D".to_owned(),
+        "%7F%1B[31m".to_owned(),
+        "..".to_owned(),
+        "%2E%2E%2F%2E%2E".to_owned(),
+        "%FF%FE".to_owned(),
+        "%E2%98%83".to_owned(),
+        "x".repeat(10_000),
+        "-1".to_owned(),
+        "99999999999999999999".to_owned(),
+        "tributary::worker".to_owned(),
+        "root".to_owned(),
+        "FileStreamSource".to_owned(),
+        "%".to_owned(),
+        "a%2Cb%3Dtrace".to_owned(),
+        String::new(),
+    ];
+    let mut path = template.clone();
+    for param in ["{name}", "{task}", "{plugin}", "{logger}"] {
+        while path.contains(param) {
+            let v = names[pick(rng, names.len())].clone();
+            path = path.replacen(param, &v, 1);
+        }
+    }
+    if rng.below(4) == 0 {
+        let queries = [
+            "expand=status",
+            "expand=info&expand=status&expand=nope",
+            "includeTasks=true&onlyFailed=maybe",
+            "includeTasks=True",
+            "connectorsOnly=false",
+            "connectorsOnly=",
+            "scope=cluster",
+            "forward=true",
+            "%ZZ=%",
+            "a=b&&&=",
+        ];
+        path.push('?');
+        path.push_str(queries[pick(rng, queries.len())]);
+    }
+    if rng.below(10) == 0 {
+        path.push('/');
+    }
+    let body = match rng.below(12) {
+        0 | 1 => None,
+        2 => {
+            let n = pick(rng, 300);
+            Some(rng.bytes(n))
+        }
+        3 => Some(b"{\"name\": \"x\", ".to_vec()),
+        4 => Some(format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes()),
+        5 => Some(vec![b'x'; 2 << 20]),
+        6 => Some(br#"{"offsets": [{"partition": {"kafka_topic": "lines", "kafka_partition": "0x1"}, "offset": {"kafka_offset": 1e400}}]}"#.to_vec()),
+        7 => Some(br#"{"level": "LOUD"}"#.to_vec()),
+        8 => Some(br#"{"name": "src", "config": {"connector.class": "Nope", "tasks.max": -1}, "initial_state": "ASLEEP"}"#.to_vec()),
+        9 => Some(br#"{"connector.class": "FileStreamSink", "topics": "lines", "file": "/proc/self/mem", "tasks.max": "abc"}"#.to_vec()),
+        10 => Some(br#"{"offsets": [{"partition": {"filename": {"nested": [1]}}, "offset": {"position": "x"}}]}"#.to_vec()),
+        _ => Some("\u{0}\u{1}\"\\\u{7f}\u{fffd}".as_bytes().to_vec()),
+    };
+    let content_type = [
+        "application/json",
+        "application/json",
+        "text/plain",
+        "application/json; charset=utf-8",
+        "",
+    ][pick(rng, 5)]
+    .to_owned();
+    (method, path, body.map(|b| (content_type, b)))
+}
+
+/// What a refused request must leave as it was.
+fn snapshot(w: &Worker) -> Vec<(u16, Json)> {
+    [
+        "/connectors?expand=info",
+        "/admin/loggers",
+        "/connectors/src/offsets",
+        "/connectors/src/topics",
+    ]
+    .iter()
+    .map(|path| {
+        let a = w.get(path);
+        (a.status, a.body)
+    })
+    .collect()
+}
+
+/// Random requests, with the routes taken from the worker's own OpenAPI document and
+/// hostile names, queries and bodies (malformed, deeply nested, 2 MiB, control
+/// characters, names with `/`): never a 5xx, never a crash, and a refused request
+/// changes nothing. The seed is printed (TRIBUTARY_TEST_SEED repeats a run).
+#[test]
+fn random_requests_never_fail_the_worker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let input = dir.join("in.txt");
+    std::fs::write(&input, "one\ntwo\n").unwrap();
+    let w = worker_with_plugins(dir, "");
+    create(
+        &w,
+        "src",
+        &json!({"connector.class": "FileStreamSource", "file": input.display().to_string(), "topic": "lines"}),
+    );
+    create(
+        &w,
+        "sink",
+        &json!({"connector.class": "FileStreamSink", "file": dir.join("out.txt").display().to_string(), "topics": "lines"}),
+    );
+    until_lines(&w, &dir.join("out.txt"), 2);
+    let templates: Vec<(String, String)> = operations(&w.ok("/openapi.json"))
+        .into_iter()
+        .chain([
+            ("get".to_owned(), "/no/such/path".to_owned()),
+            ("put".to_owned(), "/connectors/{name}/nope".to_owned()),
+        ])
+        .collect();
+    let seed = crate::support::test_seed();
+    let mut rng = crate::support::Rng::new(seed);
+    let mut before = snapshot(&w);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut sent = 0;
+    let mut statuses: std::collections::BTreeMap<u16, usize> = std::collections::BTreeMap::new();
+    while Instant::now() < deadline && sent < 5000 {
+        let (method, path, body) = random_request(&mut rng, &templates);
+        let a = w.raw(
+            &method,
+            &path,
+            body.as_ref().map(|(ct, b)| (ct.as_str(), b.as_slice())),
+        );
+        sent += 1;
+        *statuses.entry(a.status).or_default() += 1;
+        let shown: String = format!("{method} {path}").chars().take(300).collect();
+        assert!(
+            a.status < 500,
+            "seed {seed}: {shown} answered {a:?}; log:\n{}",
+            w.log()
+        );
+        if a.status >= 400 {
+            let after = snapshot(&w);
+            assert_eq!(
+                after, before,
+                "seed {seed}: the refused {shown} ({}) changed the worker",
+                a.status
+            );
+        } else {
+            // An accepted request (a pause, a stop, a level...) may change things.
+            before = snapshot(&w);
+        }
+    }
+    assert!(sent >= 200, "only {sent} requests in the time given");
+    assert!(
+        statuses.keys().any(|s| *s < 300),
+        "nothing succeeded: {statuses:?}"
+    );
+    assert!(statuses.len() >= 6, "too little variety: {statuses:?}");
+    assert_eq!(w.ok("/health")["status"], "healthy");
+    println!("seed {seed}: {sent} requests, statuses {statuses:?}");
+    w.terminate();
+}
+
+/// The venv interpreter with the Python clients (as tests/it/clients.rs finds it).
+fn python() -> PathBuf {
+    let path = std::env::var_os("TRIBUTARY_PYTHON").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pyclients/bin/python"),
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "no Python with the test clients at {} (TRIBUTARY_PYTHON): run ./scripts/test, which installs them",
+        path.display()
+    );
+    path
+}
+
+/// kafka-connect-py, a Kafka Connect REST client from PyPI, drives a connector's whole
+/// lifecycle against the real worker (tests/clients/kc_rest_client.py checks each
+/// answer).
+#[test]
+fn third_party_python_client() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.txt");
+    std::fs::write(&input, "a\nb\nc\n").unwrap();
+    let w = Worker::start(tmp.path());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/kc_rest_client.py");
+    let out = crate::support::run_bounded(
+        Command::new(python())
+            .arg(&script)
+            .arg(format!("http://{}", w.rest))
+            .arg(&input)
+            .env("PYTHONUNBUFFERED", "1")
+            .env("PYTHONDONTWRITEBYTECODE", "1"),
+        None,
+        Duration::from_secs(180),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("OK kafka-connect-py"),
+        "{}\n--- stdout:\n{stdout}\n--- stderr:\n{}\n--- worker log:\n{}",
+        out.status,
+        out.stderr,
+        w.log()
+    );
+    w.terminate();
 }

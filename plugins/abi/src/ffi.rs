@@ -15,6 +15,9 @@
 //! - Host → plugin: a [`Buf`] borrows host memory for the duration of one call.
 //! - Plugin → host: the plugin calls the host's [`Writer`] with a borrowed buffer; the host
 //!   copies what it needs before returning. Error messages come back the same way.
+//! - Records cross as views ([`crate::view`]): a sink batch is lent by the host for the
+//!   `sink_task_put` call; a polled source batch is lent by the plugin until the next
+//!   `source_task_poll`, `source_task_stop` or `source_task_free` of that task.
 //! - Instances (connectors, tasks) are opaque [`Handle`]s owned by the plugin; the host
 //!   hands each back to the matching `*_free` function exactly once.
 //!
@@ -54,7 +57,7 @@ use std::ffi::c_void;
 
 /// The version of this ABI: the symbols, [`PluginApi`]'s layout and the [`crate::wire`]
 /// encodings. Any change to them bumps it; the host refuses libraries that report another.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// `extern "C" fn() -> u32`, answering the plugin's [`ABI_VERSION`]. The first and, on a
 /// mismatch, the only call the host makes into a library.
@@ -324,15 +327,20 @@ pub struct PluginApi {
     pub source_task_initialize:
         unsafe extern "C" fn(h: Handle, host: SourceTaskHostRef, err: Writer) -> Status,
     pub source_task_start: unsafe extern "C" fn(h: Handle, config: Buf, err: Writer) -> Status,
-    /// Poll one batch; `out` gets it encoded by [`crate::record::encode_source_batch`]
-    /// (possibly empty).
-    pub source_task_poll: unsafe extern "C" fn(h: Handle, out: Writer, err: Writer) -> Status,
+    /// Poll one batch (possibly empty) and lend it: `out` gets its view, valid until the
+    /// next poll, stop or free of this task (see [`crate::view`]).
+    pub source_task_poll: unsafe extern "C" fn(
+        h: Handle,
+        out: *mut crate::view::SourceBatchView,
+        err: Writer,
+    ) -> Status,
     /// Offsets of everything polled so far were committed.
     pub source_task_commit: unsafe extern "C" fn(h: Handle, err: Writer) -> Status,
-    /// Records were written (or dropped); `records` is encoded by
-    /// [`crate::record::encode_committed_records`].
+    /// The records of the last polled batch were written (or dropped): `metadata` holds
+    /// where each went, in order, encoded by [`crate::view::encode_record_metadata`]; its
+    /// length must be the batch's.
     pub source_task_commit_records:
-        unsafe extern "C" fn(h: Handle, records: Buf, err: Writer) -> Status,
+        unsafe extern "C" fn(h: Handle, metadata: Buf, err: Writer) -> Status,
     pub source_task_stop: unsafe extern "C" fn(h: Handle, err: Writer) -> Status,
     pub source_task_free: unsafe extern "C" fn(h: Handle),
 
@@ -344,8 +352,14 @@ pub struct PluginApi {
     pub sink_task_start: unsafe extern "C" fn(h: Handle, config: Buf, err: Writer) -> Status,
     /// Partitions were assigned (encoded by [`crate::record::encode_partitions`]).
     pub sink_task_open: unsafe extern "C" fn(h: Handle, partitions: Buf, err: Writer) -> Status,
-    /// Deliver one batch (encoded by [`crate::record::encode_sink_batch`]).
-    pub sink_task_put: unsafe extern "C" fn(h: Handle, batch: Buf, err: Writer) -> Status,
+    /// Deliver one batch: `len` record views at `records`, lent for the call (see
+    /// [`crate::view`]).
+    pub sink_task_put: unsafe extern "C" fn(
+        h: Handle,
+        records: *const crate::view::SinkRecordView,
+        len: usize,
+        err: Writer,
+    ) -> Status,
     /// Flush and answer the offsets safe to commit: `offsets` (the consumed position per
     /// partition) in, the committable subset out, both encoded by
     /// [`crate::record::encode_offsets`].

@@ -9,11 +9,12 @@
 //!   borrowed-buffer / writer-callback types through which bytes cross, and the host's
 //!   callback tables ([`ConnectorHostApi`], [`SourceTaskHostApi`], [`SinkTaskHostApi`]) behind
 //!   Kafka Connect's connector and task contexts.
-//! - [`wire`]: the byte encoding of everything structured that crosses (records batches,
+//! - [`wire`]: the byte encoding of everything structured that crosses (headers, source positions,
 //!   config maps, offsets, config definitions, validation results). Both sides encode and
 //!   decode with this one implementation; its layout is part of [`ABI_VERSION`].
 //! - [`data`]: the Kafka Connect data model (schemas, values, logical types).
-//! - [`record`]: source and sink records and their batch encoding.
+//! - [`record`]: source and sink records and the encodings of their parts.
+//! - [`view`]: batches of records lent across the boundary as `#[repr(C)]` views.
 //! - [`config`]: the description of a connector's config keys and of a validation result.
 //!
 //! What this crate is not: it has no dependencies (no runtime, no JSON library), no author
@@ -26,6 +27,7 @@ pub mod config;
 pub mod data;
 pub mod ffi;
 pub mod record;
+pub mod view;
 pub mod wire;
 
 pub use ffi::*;

@@ -1,18 +1,8 @@
 //! Records as connectors see them (Kafka Connect's `SourceRecord` and `SinkRecord`), and
-//! their batch encoding: batches cross the boundary, not single records.
-//!
-//! A batch is one contiguous buffer: a `u32` record count, then each record as a `u32`
-//! length followed by its body (so a reader can skip or slice records without decoding
-//! them). Bodies, in [`crate::wire`] notation:
-//!
-//! - source: `str` topic, `opt<i32>` partition, `opt<i64>` timestamp, key [`Data`], value
-//!   [`Data`], `list<(str, Data)>` headers, source partition and source offset as
-//!   `list<(str, value)>`;
-//! - sink: `str` topic, `i32` partition, `i64` offset, `opt<i64>` timestamp, `u8` timestamp
-//!   type, key, value, headers.
-//!
-//! Also here: the smaller encodings of partitions, offsets and source offset lookups that
-//! plugin calls and host callbacks exchange.
+//! the encodings of their parts that cross the boundary: headers (`list<(str, Data)>`),
+//! source partitions and offsets (`list<(str, value)>`), and the partitions, offsets and
+//! source offset lookups that plugin calls and host callbacks exchange. Batches of records
+//! cross as views ([`crate::view`]), not encoded.
 
 use std::collections::BTreeMap;
 
@@ -187,8 +177,8 @@ pub struct RecordMetadata {
     pub timestamp: Option<i64>,
 }
 
-#[inline]
-fn put_headers(headers: &[Header], out: &mut Vec<u8>) {
+/// Append headers (`list<(str, Data)>`).
+pub fn encode_headers(headers: &[Header], out: &mut Vec<u8>) {
     wire::put_len(out, headers.len());
     for h in headers {
         wire::put_str(out, &h.key);
@@ -196,25 +186,23 @@ fn put_headers(headers: &[Header], out: &mut Vec<u8>) {
     }
 }
 
-/// Read headers into `headers`, replacing what it held.
-#[inline]
-fn read_headers_into(r: &mut Reader<'_>, headers: &mut Vec<Header>) -> Result<(), DecodeError> {
+/// Read what [`encode_headers`] wrote.
+pub fn read_headers(r: &mut Reader<'_>) -> Result<Vec<Header>, DecodeError> {
     let n = r.count(6, "headers")?;
-    *headers = Vec::with_capacity(n);
+    let mut headers = Vec::with_capacity(n);
     for _ in 0..n {
+        let key = r.string("header key")?;
         headers.push(Header {
-            key: r.string("header key")?,
-            value: Data::null(),
+            key,
+            value: data::read_data(r)?,
         });
-        if let Some(h) = headers.last_mut() {
-            data::read_data_into(r, &mut h.value)?;
-        }
     }
-    Ok(())
+    Ok(headers)
 }
 
+/// Append a source partition or offset map (`list<(str, value)>`).
 #[inline]
-fn put_offset_map(m: &OffsetMap, out: &mut Vec<u8>) {
+pub fn put_offset_map(m: &OffsetMap, out: &mut Vec<u8>) {
     wire::put_len(out, m.len());
     for (k, v) in m {
         wire::put_str(out, k);
@@ -222,282 +210,16 @@ fn put_offset_map(m: &OffsetMap, out: &mut Vec<u8>) {
     }
 }
 
-fn read_offset_map(r: &mut Reader<'_>) -> Result<OffsetMap, DecodeError> {
-    let mut m = OffsetMap::new();
-    read_offset_map_into(r, &mut m)?;
-    Ok(m)
-}
-
-/// Read an offset map into `m`, replacing what it held.
-#[inline]
-fn read_offset_map_into(r: &mut Reader<'_>, m: &mut OffsetMap) -> Result<(), DecodeError> {
+/// Read what [`put_offset_map`] wrote; a repeated key keeps the last value.
+pub fn read_offset_map(r: &mut Reader<'_>) -> Result<OffsetMap, DecodeError> {
     let n = r.count(5, "offset map")?;
-    m.clear();
+    let mut m = OffsetMap::new();
     for _ in 0..n {
         let k = r.string("offset map key")?;
-        // In place, as `insert` would: a repeated key keeps the last value.
-        data::read_value_in_place(r, m.entry(k).or_insert(Value::Null))?;
+        let v = data::read_value(r)?;
+        m.insert(k, v);
     }
-    Ok(())
-}
-
-/// Append a body with its `u32` length in front.
-fn put_framed(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
-    let at = out.len();
-    wire::put_u32(out, 0);
-    body(out);
-    let len = out.len() - at - 4;
-    let len =
-        u32::try_from(len).expect("a record of 4 GiB or more cannot cross the plugin boundary");
-    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
-}
-
-/// Read a `u32`-length-framed body with `f`, which must consume it exactly.
-fn read_framed<T>(
-    r: &mut Reader<'_>,
-    what: &'static str,
-    f: impl FnOnce(&mut Reader<'_>) -> Result<T, DecodeError>,
-) -> Result<T, DecodeError> {
-    let start = r.position();
-    let body = r.bytes(what)?;
-    let mut inner = Reader::new(body);
-    let v = f(&mut inner).map_err(|e| DecodeError {
-        what: e.what,
-        at: start + 4 + e.at,
-    })?;
-    inner.finish(what).map_err(|e| DecodeError {
-        what,
-        at: start + 4 + e.at,
-    })?;
-    Ok(v)
-}
-
-/// Read a `u32`-length-framed record body into a new last element of `out`, which `read`
-/// fills in place (a record is 400-odd bytes: built elsewhere and moved in, it would be
-/// copied several times over). `read` must consume the body exactly. On an error the
-/// partly filled record stays in `out`, which the caller then drops.
-fn push_framed<T>(
-    r: &mut Reader<'_>,
-    what: &'static str,
-    out: &mut Vec<T>,
-    blank: fn() -> T,
-    read: fn(&mut Reader<'_>, &mut T) -> Result<(), DecodeError>,
-) -> Result<(), DecodeError> {
-    let start = r.position();
-    let body = r.bytes(what)?;
-    let mut inner = Reader::new(body);
-    out.push(blank());
-    let Some(rec) = out.last_mut() else {
-        return Err(r.error(what));
-    };
-    read(&mut inner, rec).map_err(|e| DecodeError {
-        what: e.what,
-        at: start + 4 + e.at,
-    })?;
-    inner.finish(what).map_err(|e| DecodeError {
-        what,
-        at: start + 4 + e.at,
-    })
-}
-
-/// Append one source record's body.
-pub fn encode_source_record(rec: &SourceRecord, out: &mut Vec<u8>) {
-    wire::put_str(out, &rec.topic);
-    match rec.partition {
-        None => wire::put_u8(out, 0),
-        Some(p) => {
-            wire::put_u8(out, 1);
-            wire::put_i32(out, p);
-        }
-    }
-    wire::put_opt_i64(out, rec.timestamp);
-    data::encode_data(&rec.key, out);
-    data::encode_data(&rec.value, out);
-    put_headers(&rec.headers, out);
-    put_offset_map(&rec.source_partition, out);
-    put_offset_map(&rec.source_offset, out);
-}
-
-/// A source record with every field empty (no allocation): what decoding fills in.
-fn blank_source_record() -> SourceRecord {
-    SourceRecord::new(String::new(), Data::null())
-}
-
-/// Read one source record's body.
-pub fn read_source_record(r: &mut Reader<'_>) -> Result<SourceRecord, DecodeError> {
-    let mut rec = blank_source_record();
-    read_source_record_into(r, &mut rec)?;
-    Ok(rec)
-}
-
-/// Read one source record's body into `rec`, replacing every field.
-fn read_source_record_into(r: &mut Reader<'_>, rec: &mut SourceRecord) -> Result<(), DecodeError> {
-    r.string_into("topic", &mut rec.topic)?;
-    rec.partition = if r.bool("partition flag")? {
-        Some(r.i32("partition")?)
-    } else {
-        None
-    };
-    rec.timestamp = r.opt_i64("timestamp")?;
-    data::read_data_into(r, &mut rec.key)?;
-    data::read_data_into(r, &mut rec.value)?;
-    read_headers_into(r, &mut rec.headers)?;
-    read_offset_map_into(r, &mut rec.source_partition)?;
-    read_offset_map_into(r, &mut rec.source_offset)
-}
-
-/// Encode a batch of source records (replacing `out`'s contents is the caller's choice:
-/// this appends).
-pub fn encode_source_batch(records: &[SourceRecord], out: &mut Vec<u8>) {
-    wire::put_len(out, records.len());
-    for rec in records {
-        put_framed(out, |out| encode_source_record(rec, out));
-    }
-}
-
-/// Decode a buffer holding exactly one batch of source records.
-pub fn decode_source_batch(buf: &[u8]) -> Result<Vec<SourceRecord>, DecodeError> {
-    let mut r = Reader::new(buf);
-    let n = r.count(4, "source batch")?;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        push_framed(
-            &mut r,
-            "source record",
-            &mut out,
-            blank_source_record,
-            read_source_record_into,
-        )?;
-    }
-    r.finish("source batch")?;
-    Ok(out)
-}
-
-/// Append one sink record's body.
-pub fn encode_sink_record(rec: &SinkRecord, out: &mut Vec<u8>) {
-    wire::put_str(out, &rec.topic);
-    wire::put_i32(out, rec.partition);
-    wire::put_i64(out, rec.offset);
-    wire::put_opt_i64(out, rec.timestamp);
-    wire::put_u8(
-        out,
-        match rec.timestamp_type {
-            TimestampType::NoTimestamp => 0,
-            TimestampType::CreateTime => 1,
-            TimestampType::LogAppendTime => 2,
-        },
-    );
-    data::encode_data(&rec.key, out);
-    data::encode_data(&rec.value, out);
-    put_headers(&rec.headers, out);
-}
-
-/// A sink record with every field empty (no allocation): what decoding fills in.
-fn blank_sink_record() -> SinkRecord {
-    SinkRecord::new(String::new(), 0, 0, Data::null())
-}
-
-/// Read one sink record's body.
-pub fn read_sink_record(r: &mut Reader<'_>) -> Result<SinkRecord, DecodeError> {
-    let mut rec = blank_sink_record();
-    read_sink_record_into(r, &mut rec)?;
-    Ok(rec)
-}
-
-/// Read one sink record's body into `rec`, replacing every field.
-fn read_sink_record_into(r: &mut Reader<'_>, rec: &mut SinkRecord) -> Result<(), DecodeError> {
-    r.string_into("topic", &mut rec.topic)?;
-    rec.partition = r.i32("partition")?;
-    rec.offset = r.i64("offset")?;
-    rec.timestamp = r.opt_i64("timestamp")?;
-    let at = r.position();
-    rec.timestamp_type = match r.u8("timestamp type")? {
-        0 => TimestampType::NoTimestamp,
-        1 => TimestampType::CreateTime,
-        2 => TimestampType::LogAppendTime,
-        _ => {
-            return Err(DecodeError {
-                what: "timestamp type",
-                at,
-            });
-        }
-    };
-    data::read_data_into(r, &mut rec.key)?;
-    data::read_data_into(r, &mut rec.value)?;
-    read_headers_into(r, &mut rec.headers)
-}
-
-/// Encode a batch of sink records (appends to `out`).
-pub fn encode_sink_batch(records: &[SinkRecord], out: &mut Vec<u8>) {
-    wire::put_len(out, records.len());
-    for rec in records {
-        put_framed(out, |out| encode_sink_record(rec, out));
-    }
-}
-
-/// Decode a buffer holding exactly one batch of sink records.
-pub fn decode_sink_batch(buf: &[u8]) -> Result<Vec<SinkRecord>, DecodeError> {
-    let mut r = Reader::new(buf);
-    let n = r.count(4, "sink batch")?;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        push_framed(
-            &mut r,
-            "sink record",
-            &mut out,
-            blank_sink_record,
-            read_sink_record_into,
-        )?;
-    }
-    r.finish("sink batch")?;
-    Ok(out)
-}
-
-/// Encode source records the worker is done with, each with where it was written (`None`
-/// if it was filtered out before reaching a topic), for `SourceTask::commit_record`.
-pub fn encode_committed_records(
-    records: &[(SourceRecord, Option<RecordMetadata>)],
-    out: &mut Vec<u8>,
-) {
-    wire::put_len(out, records.len());
-    for (rec, meta) in records {
-        put_framed(out, |out| encode_source_record(rec, out));
-        match meta {
-            None => wire::put_u8(out, 0),
-            Some(m) => {
-                wire::put_u8(out, 1);
-                wire::put_str(out, &m.topic);
-                wire::put_i32(out, m.partition);
-                wire::put_i64(out, m.offset);
-                wire::put_opt_i64(out, m.timestamp);
-            }
-        }
-    }
-}
-
-/// Decode what [`encode_committed_records`] wrote.
-pub fn decode_committed_records(
-    buf: &[u8],
-) -> Result<Vec<(SourceRecord, Option<RecordMetadata>)>, DecodeError> {
-    let mut r = Reader::new(buf);
-    let n = r.count(5, "committed records")?;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let rec = read_framed(&mut r, "source record", read_source_record)?;
-        let meta = if r.bool("record metadata flag")? {
-            Some(RecordMetadata {
-                topic: r.string("metadata topic")?,
-                partition: r.i32("metadata partition")?,
-                offset: r.i64("metadata offset")?,
-                timestamp: r.opt_i64("metadata timestamp")?,
-            })
-        } else {
-            None
-        };
-        out.push((rec, meta));
-    }
-    r.finish("committed records")?;
-    Ok(out)
+    Ok(m)
 }
 
 /// Encode a list of partitions (`list<(str, i32)>`).
@@ -601,7 +323,7 @@ pub fn decode_opt_offset_maps(buf: &[u8]) -> Result<Vec<Option<OffsetMap>>, Deco
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Schema, logical};
+    use crate::data::logical;
 
     fn source_record(i: i64) -> SourceRecord {
         SourceRecord::new("orders", Data::bytes(vec![i as u8; 100]))
@@ -635,53 +357,17 @@ mod tests {
     }
 
     #[test]
-    fn source_batches_round_trip() {
-        let batch: Vec<_> = (0..3).map(source_record).collect();
+    fn headers_partitions_and_offsets_round_trip() {
+        let rec = source_record(1);
         let mut buf = Vec::new();
-        encode_source_batch(&batch, &mut buf);
-        assert_eq!(decode_source_batch(&buf).unwrap(), batch);
-        assert_prefixes_fail(&buf, decode_source_batch);
-
-        let empty: Vec<SourceRecord> = Vec::new();
-        buf.clear();
-        encode_source_batch(&empty, &mut buf);
-        assert_eq!(decode_source_batch(&buf).unwrap(), empty);
-    }
-
-    #[test]
-    fn sink_batches_round_trip() {
-        let batch: Vec<_> = (0..3)
-            .map(|i| {
-                SinkRecord::new("orders", 1, 40 + i, Data::bytes(vec![7; 10]))
-                    .with_key(Data::with_schema(Schema::int64(), Value::Int64(i)).unwrap())
-                    .with_timestamp(5, TimestampType::LogAppendTime)
-                    .with_header("h", Data::null())
-            })
-            .collect();
-        let mut buf = Vec::new();
-        encode_sink_batch(&batch, &mut buf);
-        assert_eq!(decode_sink_batch(&buf).unwrap(), batch);
-        assert_prefixes_fail(&buf, decode_sink_batch);
-    }
-
-    #[test]
-    fn committed_records_partitions_and_offsets_round_trip() {
-        let committed = vec![
-            (
-                source_record(1),
-                Some(RecordMetadata {
-                    topic: "orders".into(),
-                    partition: 3,
-                    offset: 99,
-                    timestamp: None,
-                }),
-            ),
-            (source_record(2), None),
-        ];
-        let mut buf = Vec::new();
-        encode_committed_records(&committed, &mut buf);
-        assert_eq!(decode_committed_records(&buf).unwrap(), committed);
-        assert_prefixes_fail(&buf, decode_committed_records);
+        encode_headers(&rec.headers, &mut buf);
+        let read = |b: &[u8]| {
+            let mut r = Reader::new(b);
+            let h = read_headers(&mut r)?;
+            r.finish("headers").map(|_| h)
+        };
+        assert_eq!(read(&buf).unwrap(), rec.headers);
+        assert_prefixes_fail(&buf, read);
 
         let parts = vec![TopicPartition::new("a", 0), TopicPartition::new("b", 7)];
         buf.clear();
@@ -717,15 +403,5 @@ mod tests {
         wire::put_u32(&mut buf, 1);
         wire::put_u8(&mut buf, 2);
         assert!(decode_opt_offset_maps(&buf).is_err());
-    }
-
-    #[test]
-    fn a_100_byte_record_costs_little_framing() {
-        let rec = SourceRecord::new("noop", Data::bytes(vec![0; 100]));
-        let mut buf = Vec::new();
-        encode_source_batch(std::slice::from_ref(&rec), &mut buf);
-        // count + length + topic + partition/timestamp flags + null key + bytes value +
-        // empty headers and source maps.
-        assert!(buf.len() < 100 + 40, "{} bytes", buf.len());
     }
 }

@@ -13,6 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Once, OnceLock};
 
 use tributary_plugin_abi::config::{ConfigValueInfo, encode_config_keys, encode_config_values};
+use tributary_plugin_abi::data::Data;
 use tributary_plugin_abi::ffi::{
     Buf, ConnectorDescriptor, ConnectorHostRef, ConnectorKind, Handle, PluginApi, SinkTaskHostRef,
     SourceTaskHostRef, Status, Str, Writer,
@@ -20,6 +21,7 @@ use tributary_plugin_abi::ffi::{
 use tributary_plugin_abi::record::{
     self, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
 };
+use tributary_plugin_abi::view::{self, SinkRecordView, SourceBatchBuilder, SourceBatchView};
 use tributary_plugin_abi::wire::{self, DecodeError, StringMap};
 
 use crate::config::RawConfig;
@@ -136,7 +138,8 @@ pub(crate) trait ErasedSourceTask: Send {
     fn start(&mut self, raw: RawConfig) -> CallResult;
     fn poll(&mut self) -> CallResult<Vec<SourceRecord>>;
     fn commit(&mut self) -> CallResult;
-    fn commit_records(&mut self, records: &[(SourceRecord, Option<RecordMetadata>)]) -> CallResult;
+    fn commit_record(&mut self, record: &SourceRecord, meta: Option<&RecordMetadata>)
+    -> CallResult;
     fn stop(&mut self) -> CallResult;
 }
 
@@ -153,11 +156,12 @@ impl<T: SourceTask> ErasedSourceTask for T {
     fn commit(&mut self) -> CallResult {
         Ok(SourceTask::commit(self)?)
     }
-    fn commit_records(&mut self, records: &[(SourceRecord, Option<RecordMetadata>)]) -> CallResult {
-        for (rec, meta) in records {
-            SourceTask::commit_record(self, rec, meta.as_ref())?;
-        }
-        Ok(())
+    fn commit_record(
+        &mut self,
+        record: &SourceRecord,
+        meta: Option<&RecordMetadata>,
+    ) -> CallResult {
+        Ok(SourceTask::commit_record(self, record, meta)?)
     }
     fn stop(&mut self) -> CallResult {
         Ok(SourceTask::stop(self)?)
@@ -534,11 +538,13 @@ unsafe fn decode_config(buf: Buf) -> CallResult<StringMap> {
     Ok(wire::decode_string_map(unsafe { buf.as_slice() })?)
 }
 
-/// A source task and the buffer its batches are encoded into (reused across polls, so a
-/// steady poll loop allocates nothing for the encoding).
+/// A source task and its last polled batch, lent to the host until the next poll (and
+/// handed to `commit_record` with where the host wrote each record), with the views that
+/// describe it (reused across polls).
 pub(crate) struct SourceSlot {
     pub task: Box<dyn ErasedSourceTask>,
-    pub buf: Vec<u8>,
+    pub polled: Vec<SourceRecord>,
+    pub views: SourceBatchBuilder,
 }
 
 // SAFETY (all functions below): they are the `PluginApi` table; the host upholds the
@@ -644,7 +650,8 @@ unsafe extern "C" fn source_task_new(index: u32, out: *mut Handle, err: Writer) 
             .ok_or_else(|| CallError::invalid(format!("{} is not a source connector", e.name)))?;
         let slot = Box::new(SourceSlot {
             task: new(),
-            buf: Vec::new(),
+            polled: Vec::new(),
+            views: SourceBatchBuilder::default(),
         });
         // SAFETY: per the table's contract.
         unsafe { write_handle(out, Box::into_raw(slot).cast()) }
@@ -687,18 +694,19 @@ unsafe extern "C" fn source_task_start(h: Handle, config: Buf, err: Writer) -> S
     })
 }
 
-unsafe extern "C" fn source_task_poll(h: Handle, out: Writer, err: Writer) -> Status {
+unsafe extern "C" fn source_task_poll(h: Handle, out: *mut SourceBatchView, err: Writer) -> Status {
     guard(err, || {
+        if out.is_null() {
+            return Err(CallError::invalid("null batch view pointer"));
+        }
         // SAFETY: per the table's contract.
         let slot = unsafe { source_slot(h) }?;
-        let records = slot.task.poll()?;
-        slot.buf.clear();
-        record::encode_source_batch(&records, &mut slot.buf);
-        // Freed before the host decodes its copies of them: the host's allocations then
-        // reuse this memory while it is still in cache.
-        drop(records);
-        // SAFETY: the host's writer for this call.
-        unsafe { out.write(&slot.buf) };
+        // The previous batch is no longer lent once the host polls again.
+        slot.polled = Vec::new();
+        slot.polled = slot.task.poll()?;
+        let view = slot.views.build(&slot.polled);
+        // SAFETY: non-null, and writable per the table's contract.
+        unsafe { out.write(view) };
         Ok(())
     })
 }
@@ -710,20 +718,26 @@ unsafe extern "C" fn source_task_commit(h: Handle, err: Writer) -> Status {
     })
 }
 
-unsafe extern "C" fn source_task_commit_records(h: Handle, records: Buf, err: Writer) -> Status {
+unsafe extern "C" fn source_task_commit_records(h: Handle, metadata: Buf, err: Writer) -> Status {
     guard(err, || {
         // SAFETY: per the table's contract.
         let slot = unsafe { source_slot(h) }?;
+        let SourceSlot { task, polled, .. } = slot;
         // SAFETY: per the table's contract.
-        let records = record::decode_committed_records(unsafe { records.as_slice() })?;
-        slot.task.commit_records(&records)
+        let metadata = unsafe { metadata.as_slice() };
+        view::for_each_record_metadata(metadata, polled.len(), |i, meta| match polled.get(i) {
+            Some(record) => task.commit_record(record, meta),
+            None => Err(CallError::invalid("commit_records: no such record")),
+        })
     })
 }
 
 unsafe extern "C" fn source_task_stop(h: Handle, err: Writer) -> Status {
     guard(err, || {
         // SAFETY: per the table's contract.
-        unsafe { source_slot(h) }?.task.stop()
+        let slot = unsafe { source_slot(h) }?;
+        slot.polled = Vec::new();
+        slot.task.stop()
     })
 }
 
@@ -780,13 +794,27 @@ unsafe extern "C" fn sink_task_open(h: Handle, partitions: Buf, err: Writer) -> 
     })
 }
 
-unsafe extern "C" fn sink_task_put(h: Handle, batch: Buf, err: Writer) -> Status {
+unsafe extern "C" fn sink_task_put(
+    h: Handle,
+    records: *const SinkRecordView,
+    len: usize,
+    err: Writer,
+) -> Status {
     guard(err, || {
         // SAFETY: per the table's contract.
         let t = unsafe { handle_mut::<dyn ErasedSinkTask>(h) }?;
-        // SAFETY: per the table's contract.
-        let records = record::decode_sink_batch(unsafe { batch.as_slice() })?;
-        t.put(records)
+        // SAFETY: per the table's contract, the views and what they point at are lent
+        // for this call.
+        let views = unsafe { view::sink_records(records, len) };
+        let mut batch: Vec<SinkRecord> = Vec::with_capacity(views.len());
+        for v in views {
+            batch.push(SinkRecord::new(String::new(), 0, 0, Data::null()));
+            if let Some(rec) = batch.last_mut() {
+                // SAFETY: as above.
+                unsafe { view::read_sink_record_into(v, rec) }?;
+            }
+        }
+        t.put(batch)
     })
 }
 

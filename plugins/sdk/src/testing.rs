@@ -46,8 +46,9 @@ use std::marker::PhantomData;
 
 use tributary_plugin_abi::ffi::Status;
 use tributary_plugin_abi::record::{
-    self, OffsetMap, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
+    OffsetMap, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
 };
+use tributary_plugin_abi::view::{self, SinkBatchBuilder, SourceBatchBuilder};
 
 use host::TestHost;
 pub use host::{HostFault, SinkTaskRequests};
@@ -283,10 +284,29 @@ impl<C: SourceConnector> SourceHarness<C> {
     pub fn poll(&mut self, task: usize) -> HResult<Vec<SourceRecord>> {
         let t = &mut self.tasks[task];
         let records = call(|| t.poll())?;
-        let mut buf = Vec::new();
-        record::encode_source_batch(&records, &mut buf);
-        let records =
-            record::decode_source_batch(&buf).map_err(|e| HarnessError::Invalid(e.to_string()))?;
+        // Across the boundary and back, as the worker reads the batch: every record must
+        // read back as it was (source positions cross per batch, not per record).
+        let mut views = SourceBatchBuilder::default();
+        let batch = views.build(&records);
+        // SAFETY: `records` and `views` are alive and unchanged while the view is read.
+        let lent = unsafe { view::source_records(&batch) };
+        for (i, (v, r)) in lent.iter().zip(&records).enumerate() {
+            // SAFETY: as above.
+            let read = unsafe { view::read_source_record(v) }
+                .and_then(|read| read.to_owned())
+                .map_err(|e| HarnessError::Invalid(format!("record {i} of the batch: {e}")))?;
+            if read.topic != r.topic
+                || read.key != r.key
+                || read.value != r.value
+                || read.headers != r.headers
+                || read.partition != r.partition
+                || read.timestamp != r.timestamp
+            {
+                return Err(HarnessError::Invalid(format!(
+                    "record {i} of the batch does not cross the boundary unchanged"
+                )));
+            }
+        }
         for (i, r) in records.iter().enumerate() {
             for (what, d) in [("key", &r.key), ("value", &r.value)] {
                 d.validate().map_err(|e| {
@@ -391,7 +411,12 @@ impl<C: SourceConnector> SourceHarness<C> {
         records: &[(SourceRecord, Option<RecordMetadata>)],
     ) -> HResult<()> {
         let t = &mut self.tasks[task];
-        call(|| t.commit_records(records))
+        call(|| {
+            for (record, meta) in records {
+                t.commit_record(record, meta.as_ref())?;
+            }
+            Ok(())
+        })
     }
 
     /// Stop every task, then the connector (the worker's order). The first error wins, but
@@ -465,12 +490,19 @@ impl<C: SinkConnector> SinkHarness<C> {
         call(|| t.open(partitions))
     }
 
-    /// Deliver a batch to task `task`, encoded and decoded as at the boundary.
+    /// Deliver a batch to task `task`, lent as views and read back as at the boundary.
     pub fn put(&mut self, task: usize, records: Vec<SinkRecord>) -> HResult<()> {
-        let mut buf = Vec::new();
-        record::encode_sink_batch(&records, &mut buf);
-        let records =
-            record::decode_sink_batch(&buf).map_err(|e| HarnessError::Invalid(e.to_string()))?;
+        let mut views = SinkBatchBuilder::default();
+        for r in &records {
+            views.push_record(r);
+        }
+        let records = views
+            .finish()
+            .iter()
+            // SAFETY: `records` and `views` are alive and unchanged while read.
+            .map(|v| unsafe { view::read_sink_record(v) })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| HarnessError::Invalid(e.to_string()))?;
         let t = &mut self.tasks[task];
         call(move || t.put(records))
     }

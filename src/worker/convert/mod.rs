@@ -31,10 +31,12 @@ mod java;
 mod json;
 mod simple;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
 use tributary_plugin_abi::data::{Data, Value};
+use tributary_plugin_abi::view::{DataRef, Plain};
 
 pub use header::SimpleHeaderConverter;
 pub use json::{DecimalFormat, JsonConverter, JsonConverterConfig};
@@ -49,6 +51,33 @@ pub trait Converter: Send + Sync {
 
     /// Bytes (`None` for a null key or a tombstone) to Connect data.
     fn to_connect(&self, topic: &str, bytes: Option<&[u8]>) -> Result<Data, ConvertError>;
+
+    /// [`Converter::from_connect`] of borrowed data, answering borrowed bytes where the
+    /// converter passes them through (the byte-array converter's bytes, the string
+    /// converter's text): the worker's source path copies them once, into the log batch.
+    fn from_connect_ref<'a>(
+        &self,
+        topic: &str,
+        data: &DataRef<'a>,
+    ) -> Result<Option<Cow<'a, [u8]>>, ConvertError> {
+        let out = match data {
+            DataRef::Data(d) => self.from_connect(topic, d),
+            DataRef::Owned(d) => self.from_connect(topic, d),
+            flat => self.from_connect(topic, &flat.to_data()),
+        };
+        out.map(|b| b.map(Cow::Owned))
+    }
+
+    /// [`Converter::to_connect`] answering data that borrows `bytes` where it can: the
+    /// worker's sink path hands it to the plugin without building a record first.
+    fn to_connect_ref<'a>(
+        &self,
+        topic: &str,
+        bytes: Option<&'a [u8]>,
+    ) -> Result<DataRef<'a>, ConvertError> {
+        self.to_connect(topic, bytes)
+            .map(|d| DataRef::Owned(Box::new(d)))
+    }
 }
 
 /// Converts a record header's value (Kafka Connect's `HeaderConverter`).
@@ -494,8 +523,86 @@ macro_rules! header_via_converter {
                 self.read(bytes)
                     .map_err(|f| f.reading(self.name(), self.role().subject(), topic))
             }
+
+            fn from_connect_ref<'a>(
+                &self,
+                topic: &str,
+                data: &DataRef<'a>,
+            ) -> Result<Option<Cow<'a, [u8]>>, ConvertError> {
+                if let Some(flat) = self.flat_from(data) {
+                    return Ok(flat);
+                }
+                let out = match data {
+                    DataRef::Data(d) => self.from_connect(topic, d),
+                    DataRef::Owned(d) => self.from_connect(topic, d),
+                    flat => self.from_connect(topic, &flat.to_data()),
+                };
+                out.map(|b| b.map(Cow::Owned))
+            }
+
+            fn to_connect_ref<'a>(
+                &self,
+                topic: &str,
+                bytes: Option<&'a [u8]>,
+            ) -> Result<DataRef<'a>, ConvertError> {
+                if let Some(flat) = self.flat_to(bytes) {
+                    return Ok(flat);
+                }
+                self.to_connect(topic, bytes)
+                    .map(|d| DataRef::Owned(Box::new(d)))
+            }
         }
     )*};
+}
+
+/// The pass-through cases of [`Converter::from_connect_ref`] and
+/// [`Converter::to_connect_ref`]; `None` sends the data down the general path (which also
+/// reports every error).
+trait Flat {
+    fn flat_from<'a>(&self, _data: &DataRef<'a>) -> Option<Option<Cow<'a, [u8]>>> {
+        None
+    }
+
+    fn flat_to<'a>(&self, _bytes: Option<&'a [u8]>) -> Option<DataRef<'a>> {
+        None
+    }
+}
+
+impl Flat for JsonConverter {}
+
+impl Flat for NumberConverter {}
+
+impl Flat for StringConverter {
+    /// Text is written as it is (Java's `String.toString()`), whatever its plain schema.
+    fn flat_from<'a>(&self, data: &DataRef<'a>) -> Option<Option<Cow<'a, [u8]>>> {
+        match data {
+            DataRef::Null => Some(None),
+            DataRef::Str(s, _) => Some(Some(Cow::Borrowed(s.as_bytes()))),
+            _ => None,
+        }
+    }
+
+    /// UTF-8 bytes read as text with the optional string schema (as `read` does).
+    fn flat_to<'a>(&self, bytes: Option<&'a [u8]>) -> Option<DataRef<'a>> {
+        let s = std::str::from_utf8(bytes?).ok()?;
+        Some(DataRef::Str(s, Plain::Optional))
+    }
+}
+
+impl Flat for ByteArrayConverter {
+    /// Bytes with no schema or the bytes schema pass through.
+    fn flat_from<'a>(&self, data: &DataRef<'a>) -> Option<Option<Cow<'a, [u8]>>> {
+        match data {
+            DataRef::Null => Some(None),
+            DataRef::Bytes(b, _) => Some(Some(Cow::Borrowed(b))),
+            _ => None,
+        }
+    }
+
+    /// Bytes read with the optional bytes schema (as `read` does).
+    fn flat_to<'a>(&self, bytes: Option<&'a [u8]>) -> Option<DataRef<'a>> {
+        Some(DataRef::Bytes(bytes?, Plain::Optional))
+    }
 }
 
 header_via_converter!(

@@ -1,0 +1,1073 @@
+//! Records lent across the boundary as views: `#[repr(C)]` descriptors of memory that the
+//! side owning the records keeps alive while the other side reads them.
+//!
+//! A batch of 100-byte records costs little more to describe than to point at: a view
+//! holds the topic, key, value and headers as pointer and length into the owner's own
+//! records, and only what has no flat form (structured data with a schema, headers, source
+//! positions) is encoded by [`crate::wire`] into one side buffer per batch. The reader
+//! copies nothing it does not keep: the host converts a polled value straight from the
+//! plugin's buffer into the log batch, the SDK builds a sink task's records straight from
+//! the host's fetched batch.
+//!
+//! - Source poll ([`SourceBatchView`]): the plugin lends its polled records until the next
+//!   poll, stop or free of that task. Source positions cross per batch, not per record:
+//!   for each source partition in the batch, the source offset of its last record
+//!   ([`SourceBatchBuilder`] finds them), which is all the worker commits.
+//! - Sink put ([`SinkRecordView`]): the host lends its records for the duration of the call.
+//!
+//! Building views ([`SourceBatchBuilder`], [`SinkBatchBuilder`]) is safe: a view is only
+//! numbers and addresses. Reading one is `unsafe`: the caller vouches that the memory it
+//! points at is alive, which the ABI's lending rules guarantee.
+
+use crate::data::{self, Data, Schema, SchemaType, Value};
+use crate::ffi::Buf;
+use crate::record::{
+    self, Header, OffsetMap, RecordMetadata, SinkRecord, SourceRecord, TimestampType,
+};
+use crate::wire::{self, DecodeError, Reader};
+
+/// A key, value or header value: flat when it is raw bytes or text with no schema or the
+/// plain bytes/string schema (what the byte-array and string converters make), encoded
+/// otherwise.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct DataView {
+    /// One of the `FORM_*` constants.
+    pub form: u32,
+    /// One of the `SCHEMA_*` constants (for the flat forms).
+    pub schema: u32,
+    pub bytes: Buf,
+}
+
+impl DataView {
+    /// Null with no schema (no key; a schemaless tombstone).
+    pub const FORM_NULL: u32 = 0;
+    /// Raw bytes.
+    pub const FORM_BYTES: u32 = 1;
+    /// UTF-8 text.
+    pub const FORM_STRING: u32 = 2;
+    /// Anything else: `bytes` holds a [`Data`] encoded by [`data::encode_data`].
+    pub const FORM_ENCODED: u32 = 3;
+
+    /// No schema.
+    pub const SCHEMA_NONE: u32 = 0;
+    /// The plain schema of the form's type (`Schema::bytes()` / `Schema::string()`).
+    pub const SCHEMA_REQUIRED: u32 = 1;
+    /// The same, optional.
+    pub const SCHEMA_OPTIONAL: u32 = 2;
+
+    const EMPTY: DataView = DataView {
+        form: DataView::FORM_NULL,
+        schema: DataView::SCHEMA_NONE,
+        bytes: Buf {
+            ptr: std::ptr::null(),
+            len: 0,
+        },
+    };
+}
+
+/// Which plain schema a flat value has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plain {
+    None,
+    Required,
+    Optional,
+}
+
+impl Plain {
+    fn of(schema: &Option<Schema>, kind: SchemaType) -> Option<Plain> {
+        match schema {
+            None => Some(Plain::None),
+            Some(s) if is_plain(s, kind) => Some(if s.optional {
+                Plain::Optional
+            } else {
+                Plain::Required
+            }),
+            Some(_) => None,
+        }
+    }
+
+    fn code(self) -> u32 {
+        match self {
+            Plain::None => DataView::SCHEMA_NONE,
+            Plain::Required => DataView::SCHEMA_REQUIRED,
+            Plain::Optional => DataView::SCHEMA_OPTIONAL,
+        }
+    }
+
+    fn from_code(code: u32) -> Result<Plain, DecodeError> {
+        match code {
+            DataView::SCHEMA_NONE => Ok(Plain::None),
+            DataView::SCHEMA_REQUIRED => Ok(Plain::Required),
+            DataView::SCHEMA_OPTIONAL => Ok(Plain::Optional),
+            _ => Err(DecodeError {
+                what: "data view schema",
+                at: code as usize,
+            }),
+        }
+    }
+
+    /// The schema this stands for.
+    pub fn schema(self, kind: SchemaType) -> Option<Schema> {
+        match self {
+            Plain::None => None,
+            Plain::Required => Some(Schema::new(kind)),
+            Plain::Optional => Some(Schema::new(kind).optional()),
+        }
+    }
+}
+
+/// Whether `s` is the bare schema of `kind`: no name, version, doc, parameters or default.
+fn is_plain(s: &Schema, kind: SchemaType) -> bool {
+    s.kind == kind
+        && s.name.is_none()
+        && s.version.is_none()
+        && s.doc.is_none()
+        && s.parameters.is_empty()
+        && s.default.is_none()
+}
+
+/// A key, value or header value read from a view, borrowing what is flat.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataRef<'a> {
+    /// Null with no schema.
+    Null,
+    Bytes(&'a [u8], Plain),
+    Str(&'a str, Plain),
+    /// Anything else, borrowed from an owned record.
+    Data(&'a Data),
+    /// Anything else, decoded from its encoding (boxed: a `Data` is large, and a
+    /// reference is handed around by value).
+    Owned(Box<Data>),
+}
+
+impl<'a> DataRef<'a> {
+    /// Borrow an owned value, flat where it can be.
+    pub fn of(d: &'a Data) -> DataRef<'a> {
+        match &d.value {
+            Value::Null if d.schema.is_none() => DataRef::Null,
+            Value::Bytes(b) => match Plain::of(&d.schema, SchemaType::Bytes) {
+                Some(p) => DataRef::Bytes(b, p),
+                None => DataRef::Data(d),
+            },
+            Value::String(s) => match Plain::of(&d.schema, SchemaType::String) {
+                Some(p) => DataRef::Str(s, p),
+                None => DataRef::Data(d),
+            },
+            _ => DataRef::Data(d),
+        }
+    }
+
+    /// The value as owned data.
+    pub fn to_data(&self) -> Data {
+        match self {
+            DataRef::Null => Data::null(),
+            DataRef::Bytes(b, p) => Data {
+                schema: p.schema(SchemaType::Bytes),
+                value: Value::Bytes(b.to_vec()),
+            },
+            DataRef::Str(s, p) => Data {
+                schema: p.schema(SchemaType::String),
+                value: Value::String((*s).to_owned()),
+            },
+            DataRef::Data(d) => (*d).clone(),
+            DataRef::Owned(d) => d.as_ref().clone(),
+        }
+    }
+
+    /// The structured value, if this is not a flat one.
+    pub fn as_data(&self) -> Option<&Data> {
+        match self {
+            DataRef::Data(d) => Some(d),
+            DataRef::Owned(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The value as owned data, moving what is already owned.
+    pub fn into_data(self) -> Data {
+        match self {
+            DataRef::Owned(d) => *d,
+            other => other.to_data(),
+        }
+    }
+
+    /// The value's schema is absent (schemaless data).
+    pub fn is_schemaless(&self) -> bool {
+        match self {
+            DataRef::Null => true,
+            DataRef::Bytes(_, p) | DataRef::Str(_, p) => *p == Plain::None,
+            DataRef::Data(d) => d.schema.is_none(),
+            DataRef::Owned(d) => d.schema.is_none(),
+        }
+    }
+}
+
+/// Describe `d` in a view: flat (pointing into `d`) where it can be, otherwise encoded at
+/// the end of `side`; an encoded view's `bytes.ptr` holds its offset in `side` until
+/// [`fix_encoded`] turns it into an address.
+fn view_of(d: &Data, side: &mut Vec<u8>) -> DataView {
+    let flat = |form, schema: Plain, bytes: &[u8]| DataView {
+        form,
+        schema: schema.code(),
+        bytes: Buf::from_slice(bytes),
+    };
+    match DataRef::of(d) {
+        DataRef::Null => DataView::EMPTY,
+        DataRef::Bytes(b, p) => flat(DataView::FORM_BYTES, p, b),
+        DataRef::Str(s, p) => flat(DataView::FORM_STRING, p, s.as_bytes()),
+        DataRef::Data(_) | DataRef::Owned(_) => {
+            let at = side.len();
+            data::encode_data(d, side);
+            encoded_at(at, side.len() - at)
+        }
+    }
+}
+
+/// A view of the `len` bytes at offset `at` of the side buffer, to be fixed up.
+fn encoded_at(at: usize, len: usize) -> DataView {
+    DataView {
+        form: DataView::FORM_ENCODED,
+        schema: DataView::SCHEMA_NONE,
+        bytes: Buf {
+            ptr: std::ptr::without_provenance(at),
+            len,
+        },
+    }
+}
+
+/// Turn an offset left by [`view_of`] into an address in `side` (no-op for flat views).
+fn fix_encoded(v: &mut DataView, side: &[u8]) {
+    if v.form == DataView::FORM_ENCODED {
+        v.bytes.ptr = side[v.bytes.ptr.addr()..].as_ptr();
+    }
+}
+
+/// Encode headers at the end of `side`; an empty list is no bytes at all. Answers the
+/// (offset, length) of the encoding.
+fn headers_at(headers: &[Header], side: &mut Vec<u8>) -> Buf {
+    if headers.is_empty() {
+        return Buf::from_slice(&[]);
+    }
+    let at = side.len();
+    record::encode_headers(headers, side);
+    Buf {
+        ptr: std::ptr::without_provenance(at),
+        len: side.len() - at,
+    }
+}
+
+fn fix_buf(b: &mut Buf, side: &[u8]) {
+    if b.len > 0 {
+        b.ptr = side[b.ptr.addr()..].as_ptr();
+    }
+}
+
+/// Read a view.
+///
+/// # Safety
+///
+/// `v.bytes` must point to `v.bytes.len` readable bytes alive for `'a`.
+pub unsafe fn read_data<'a>(v: &DataView) -> Result<DataRef<'a>, DecodeError> {
+    // SAFETY: guaranteed by the caller.
+    let bytes = unsafe { v.bytes.as_slice() };
+    Ok(match v.form {
+        DataView::FORM_NULL => DataRef::Null,
+        DataView::FORM_BYTES => DataRef::Bytes(bytes, Plain::from_code(v.schema)?),
+        DataView::FORM_STRING => DataRef::Str(
+            std::str::from_utf8(bytes).map_err(|e| DecodeError {
+                what: "string data view (not UTF-8)",
+                at: e.valid_up_to(),
+            })?,
+            Plain::from_code(v.schema)?,
+        ),
+        DataView::FORM_ENCODED => {
+            let mut r = Reader::new(bytes);
+            let d = data::read_data(&mut r)?;
+            r.finish("encoded data view")?;
+            DataRef::Owned(Box::new(d))
+        }
+        other => {
+            return Err(DecodeError {
+                what: "data view form",
+                at: other as usize,
+            });
+        }
+    })
+}
+
+/// Read headers encoded by a view builder (no bytes: none).
+///
+/// # Safety
+///
+/// `b` must point to `b.len` readable bytes.
+pub unsafe fn read_headers(b: Buf) -> Result<Vec<Header>, DecodeError> {
+    // SAFETY: guaranteed by the caller.
+    let bytes = unsafe { b.as_slice() };
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut r = Reader::new(bytes);
+    let headers = record::read_headers(&mut r)?;
+    r.finish("headers")?;
+    Ok(headers)
+}
+
+/// Read a topic name.
+///
+/// # Safety
+///
+/// `b` must point to `b.len` readable bytes alive for `'a`.
+unsafe fn read_topic<'a>(b: Buf) -> Result<&'a str, DecodeError> {
+    // SAFETY: guaranteed by the caller.
+    std::str::from_utf8(unsafe { b.as_slice() }).map_err(|e| DecodeError {
+        what: "topic (not UTF-8)",
+        at: e.valid_up_to(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Source records.
+
+/// One polled record. `flags`: [`SourceRecordView::HAS_PARTITION`],
+/// [`SourceRecordView::HAS_TIMESTAMP`].
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SourceRecordView {
+    pub topic: Buf,
+    pub key: DataView,
+    pub value: DataView,
+    /// Encoded by [`record::encode_headers`]; no bytes when there are none.
+    pub headers: Buf,
+    pub timestamp: i64,
+    pub partition: i32,
+    pub flags: u32,
+}
+
+impl SourceRecordView {
+    pub const HAS_PARTITION: u32 = 1;
+    pub const HAS_TIMESTAMP: u32 = 2;
+}
+
+/// A polled batch: its records, and the last source offset of each source partition in it
+/// (`list<(offset map, offset map)>` by [`record::encode_offset_maps`]'s item encoding).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SourceBatchView {
+    pub records: *const SourceRecordView,
+    pub len: usize,
+    pub sources: Buf,
+}
+
+impl SourceBatchView {
+    /// No records.
+    pub const EMPTY: SourceBatchView = SourceBatchView {
+        records: std::ptr::null(),
+        len: 0,
+        sources: Buf {
+            ptr: std::ptr::null(),
+            len: 0,
+        },
+    };
+}
+
+/// Builds a [`SourceBatchView`] of records the builder's owner keeps alive (and unmoved in
+/// memory: moving the `Vec` that holds them is fine) while the view is read. Reused across
+/// batches, so a steady poll loop allocates nothing here.
+#[derive(Debug, Default)]
+pub struct SourceBatchBuilder {
+    views: Vec<SourceRecordView>,
+    side: Vec<u8>,
+    sources: Vec<u8>,
+    /// Per distinct source partition of the batch, its last record.
+    latest: Vec<usize>,
+}
+
+// SAFETY: the raw pointers in `views` are addresses only; the builder never reads through
+// them, and readers of the views it hands out uphold the lending rules.
+unsafe impl Send for SourceBatchBuilder {}
+
+impl SourceBatchBuilder {
+    /// Describe `records`. The view is valid while `records` (their heap memory) and this
+    /// builder are alive and unchanged.
+    pub fn build(&mut self, records: &[SourceRecord]) -> SourceBatchView {
+        self.views.clear();
+        self.side.clear();
+        self.sources.clear();
+        self.latest.clear();
+        for (i, r) in records.iter().enumerate() {
+            let mut flags = 0;
+            if r.partition.is_some() {
+                flags |= SourceRecordView::HAS_PARTITION;
+            }
+            if r.timestamp.is_some() {
+                flags |= SourceRecordView::HAS_TIMESTAMP;
+            }
+            self.views.push(SourceRecordView {
+                topic: Buf::from_slice(r.topic.as_bytes()),
+                key: view_of(&r.key, &mut self.side),
+                value: view_of(&r.value, &mut self.side),
+                headers: headers_at(&r.headers, &mut self.side),
+                timestamp: r.timestamp.unwrap_or(0),
+                partition: r.partition.unwrap_or(-1),
+                flags,
+            });
+            if !r.source_partition.is_empty() || !r.source_offset.is_empty() {
+                let same = |j: &usize| records[*j].source_partition == r.source_partition;
+                match self.latest.iter().position(same) {
+                    Some(k) => self.latest[k] = i,
+                    None => self.latest.push(i),
+                }
+            }
+        }
+        if !self.side.is_empty() {
+            for v in &mut self.views {
+                fix_encoded(&mut v.key, &self.side);
+                fix_encoded(&mut v.value, &self.side);
+                fix_buf(&mut v.headers, &self.side);
+            }
+        }
+        if !self.latest.is_empty() {
+            wire::put_len(&mut self.sources, self.latest.len());
+            for &i in &self.latest {
+                record::put_offset_map(&records[i].source_partition, &mut self.sources);
+                record::put_offset_map(&records[i].source_offset, &mut self.sources);
+            }
+        }
+        SourceBatchView {
+            records: self.views.as_ptr(),
+            len: self.views.len(),
+            sources: Buf::from_slice(&self.sources),
+        }
+    }
+}
+
+/// A polled record read from its view, borrowing the plugin's memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRecordRef<'a> {
+    pub topic: &'a str,
+    pub partition: Option<i32>,
+    pub timestamp: Option<i64>,
+    pub key: DataRef<'a>,
+    pub value: DataRef<'a>,
+    headers: HeadersRef<'a>,
+}
+
+/// A record's headers: still encoded (from a view) or borrowed from an owned record.
+#[derive(Debug, Clone, Copy)]
+enum HeadersRef<'a> {
+    Encoded(Buf),
+    Owned(&'a [Header]),
+}
+
+impl PartialEq for HeadersRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.decode(), other.decode()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl HeadersRef<'_> {
+    fn is_empty(&self) -> bool {
+        match self {
+            HeadersRef::Encoded(b) => b.len == 0,
+            HeadersRef::Owned(h) => h.is_empty(),
+        }
+    }
+
+    fn decode(&self) -> Result<Vec<Header>, DecodeError> {
+        match self {
+            // SAFETY: an encoded reference is only made by `read_source_record`, whose
+            // caller vouches for the memory for the reference's lifetime.
+            HeadersRef::Encoded(b) => unsafe { read_headers(*b) },
+            HeadersRef::Owned(h) => Ok(h.to_vec()),
+        }
+    }
+}
+
+// SAFETY: `HeadersRef::Encoded` is a borrow for `'a` like the other fields, held as a
+// `Buf` only to decode it on demand; nothing is mutated through it.
+unsafe impl Send for SourceRecordRef<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for SourceRecordRef<'_> {}
+
+impl<'a> SourceRecordRef<'a> {
+    /// Borrow an owned record (one a transform made, for instance).
+    pub fn of(r: &'a SourceRecord) -> SourceRecordRef<'a> {
+        SourceRecordRef {
+            topic: &r.topic,
+            partition: r.partition,
+            timestamp: r.timestamp,
+            key: DataRef::of(&r.key),
+            value: DataRef::of(&r.value),
+            headers: HeadersRef::Owned(&r.headers),
+        }
+    }
+
+    /// Whether the record has headers.
+    pub fn has_headers(&self) -> bool {
+        !self.headers.is_empty()
+    }
+
+    /// The record's headers (decoded on demand: most records have none).
+    pub fn headers(&self) -> Result<Vec<Header>, DecodeError> {
+        self.headers.decode()
+    }
+
+    /// The record as an owned [`SourceRecord`], without its source position (positions
+    /// cross per batch: [`read_sources`]).
+    pub fn to_owned(&self) -> Result<SourceRecord, DecodeError> {
+        Ok(SourceRecord {
+            source_partition: OffsetMap::new(),
+            source_offset: OffsetMap::new(),
+            topic: self.topic.to_owned(),
+            partition: self.partition,
+            key: self.key.to_data(),
+            value: self.value.to_data(),
+            timestamp: self.timestamp,
+            headers: self.headers()?,
+        })
+    }
+}
+
+/// Read one polled record.
+///
+/// # Safety
+///
+/// Every pointer in `v` must be valid for `'a` (the plugin lends them until its next poll,
+/// stop or free).
+pub unsafe fn read_source_record<'a>(
+    v: &SourceRecordView,
+) -> Result<SourceRecordRef<'a>, DecodeError> {
+    Ok(SourceRecordRef {
+        // SAFETY: guaranteed by the caller, for all three.
+        topic: unsafe { read_topic(v.topic) }?,
+        key: unsafe { read_data(&v.key) }?,
+        value: unsafe { read_data(&v.value) }?,
+        partition: (v.flags & SourceRecordView::HAS_PARTITION != 0).then_some(v.partition),
+        timestamp: (v.flags & SourceRecordView::HAS_TIMESTAMP != 0).then_some(v.timestamp),
+        headers: HeadersRef::Encoded(v.headers),
+    })
+}
+
+/// The records of a polled batch view.
+///
+/// # Safety
+///
+/// `b` must come from a poll whose records are still lent.
+pub unsafe fn source_records<'a>(b: &SourceBatchView) -> &'a [SourceRecordView] {
+    if b.len == 0 || b.records.is_null() {
+        &[]
+    } else {
+        // SAFETY: guaranteed by the caller.
+        unsafe { std::slice::from_raw_parts(b.records, b.len) }
+    }
+}
+
+/// The source positions of a polled batch: per source partition, its last offset.
+///
+/// # Safety
+///
+/// As for [`source_records`].
+pub unsafe fn read_sources(
+    b: &SourceBatchView,
+) -> Result<Vec<(OffsetMap, OffsetMap)>, DecodeError> {
+    // SAFETY: guaranteed by the caller.
+    let bytes = unsafe { b.sources.as_slice() };
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut r = Reader::new(bytes);
+    let n = r.count(8, "source positions")?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let p = record::read_offset_map(&mut r)?;
+        let o = record::read_offset_map(&mut r)?;
+        out.push((p, o));
+    }
+    r.finish("source positions")?;
+    Ok(out)
+}
+
+/// Where the worker wrote one polled record (Kafka's `RecordMetadata`), borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataRef<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: Option<i64>,
+}
+
+/// Encode where each record of the last polled batch was written, in order (`None`: it
+/// never reached a topic), for `source_task_commit_records`: a `u32` count, then per
+/// record a `u8` 0 (none), 1 (`str` topic follows) or 2 (the previous record's topic),
+/// then `i32` partition, `i64` offset, `opt<i64>` timestamp.
+pub fn encode_record_metadata<'a>(
+    metadata: impl ExactSizeIterator<Item = Option<MetadataRef<'a>>>,
+    out: &mut Vec<u8>,
+) {
+    wire::put_len(out, metadata.len());
+    let mut last: Option<&str> = None;
+    for m in metadata {
+        match m {
+            None => wire::put_u8(out, 0),
+            Some(m) => {
+                if last == Some(m.topic) {
+                    wire::put_u8(out, 2);
+                } else {
+                    wire::put_u8(out, 1);
+                    wire::put_str(out, m.topic);
+                    last = Some(m.topic);
+                }
+                wire::put_i32(out, m.partition);
+                wire::put_i64(out, m.offset);
+                wire::put_opt_i64(out, m.timestamp);
+            }
+        }
+    }
+}
+
+/// Walk what [`encode_record_metadata`] wrote, handing `f` each record's index and
+/// metadata (one [`RecordMetadata`] reused throughout: nothing is allocated per record).
+/// `expected` is the batch's length; another count is an error.
+pub fn for_each_record_metadata<E: From<DecodeError>>(
+    buf: &[u8],
+    expected: usize,
+    mut f: impl FnMut(usize, Option<&RecordMetadata>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut r = Reader::new(buf);
+    let n = r.count(1, "record metadata")?;
+    if n != expected {
+        return Err(DecodeError {
+            what: "record metadata (not one per record of the last poll)",
+            at: 0,
+        }
+        .into());
+    }
+    let mut meta = RecordMetadata {
+        topic: String::new(),
+        partition: 0,
+        offset: 0,
+        timestamp: None,
+    };
+    let mut have_topic = false;
+    for i in 0..n {
+        let at = r.position();
+        match r.u8("record metadata flag")? {
+            0 => {
+                f(i, None)?;
+                continue;
+            }
+            1 => {
+                meta.topic.clear();
+                meta.topic.push_str(r.str("metadata topic")?);
+                have_topic = true;
+            }
+            2 if have_topic => {}
+            _ => {
+                return Err(DecodeError {
+                    what: "record metadata flag",
+                    at,
+                }
+                .into());
+            }
+        }
+        meta.partition = r.i32("metadata partition")?;
+        meta.offset = r.i64("metadata offset")?;
+        meta.timestamp = r.opt_i64("metadata timestamp")?;
+        f(i, Some(&meta))?;
+    }
+    r.finish("record metadata")?;
+    Ok(())
+}
+
+/// Decode what [`encode_record_metadata`] wrote, into owned values.
+pub fn decode_record_metadata(buf: &[u8]) -> Result<Vec<Option<RecordMetadata>>, DecodeError> {
+    let n = Reader::new(buf).count(1, "record metadata")?;
+    let mut out = Vec::with_capacity(n);
+    for_each_record_metadata(buf, n, |_, m| {
+        out.push(m.cloned());
+        Ok::<_, DecodeError>(())
+    })?;
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Sink records.
+
+/// One record delivered to a sink task. `timestamp_type`: 0 none, 1 create time, 2 log
+/// append time (then `timestamp` is meaningful).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SinkRecordView {
+    pub topic: Buf,
+    pub key: DataView,
+    pub value: DataView,
+    /// Encoded by [`record::encode_headers`]; no bytes when there are none.
+    pub headers: Buf,
+    pub offset: i64,
+    pub timestamp: i64,
+    pub partition: i32,
+    pub timestamp_type: u32,
+}
+
+fn timestamp_code(t: TimestampType) -> u32 {
+    match t {
+        TimestampType::NoTimestamp => 0,
+        TimestampType::CreateTime => 1,
+        TimestampType::LogAppendTime => 2,
+    }
+}
+
+/// The parts of a sink record as the host has them, borrowed: what [`SinkBatchBuilder`]
+/// describes without building a [`SinkRecord`] first.
+#[derive(Debug, Clone)]
+pub struct SinkParts<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: Option<i64>,
+    pub timestamp_type: TimestampType,
+    pub key: DataRef<'a>,
+    pub value: DataRef<'a>,
+    pub headers: &'a [Header],
+}
+
+/// Builds the views of a batch of sink records; reused across batches.
+#[derive(Debug, Default)]
+pub struct SinkBatchBuilder {
+    views: Vec<SinkRecordView>,
+    side: Vec<u8>,
+}
+
+// SAFETY: as for `SourceBatchBuilder`.
+unsafe impl Send for SinkBatchBuilder {}
+
+impl SinkBatchBuilder {
+    /// Start a batch.
+    pub fn clear(&mut self) {
+        self.views.clear();
+        self.side.clear();
+    }
+
+    /// Describe one record; its borrowed parts must stay alive and unmoved until the batch
+    /// has been read.
+    pub fn push(&mut self, p: &SinkParts<'_>) {
+        let side = &mut self.side;
+        let encode = |d: &Data, side: &mut Vec<u8>| {
+            let at = side.len();
+            data::encode_data(d, side);
+            encoded_at(at, side.len() - at)
+        };
+        let view = |d: &DataRef<'_>, side: &mut Vec<u8>| {
+            let flat = |form, schema: Plain, bytes: &[u8]| DataView {
+                form,
+                schema: schema.code(),
+                bytes: Buf::from_slice(bytes),
+            };
+            match d {
+                DataRef::Null => DataView::EMPTY,
+                DataRef::Bytes(b, s) => flat(DataView::FORM_BYTES, *s, b),
+                DataRef::Str(t, s) => flat(DataView::FORM_STRING, *s, t.as_bytes()),
+                DataRef::Data(d) => encode(d, side),
+                DataRef::Owned(d) => encode(d, side),
+            }
+        };
+        let key = view(&p.key, side);
+        let value = view(&p.value, side);
+        let headers = headers_at(p.headers, side);
+        self.views.push(SinkRecordView {
+            topic: Buf::from_slice(p.topic.as_bytes()),
+            key,
+            value,
+            headers,
+            offset: p.offset,
+            timestamp: p.timestamp.unwrap_or(0),
+            partition: p.partition,
+            timestamp_type: match p.timestamp {
+                None => 0,
+                Some(_) => timestamp_code(p.timestamp_type),
+            },
+        });
+    }
+
+    /// Describe an owned record.
+    pub fn push_record(&mut self, r: &SinkRecord) {
+        self.push(&SinkParts {
+            topic: &r.topic,
+            partition: r.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            timestamp_type: r.timestamp_type,
+            key: DataRef::of(&r.key),
+            value: DataRef::of(&r.value),
+            headers: &r.headers,
+        });
+    }
+
+    /// The views of the batch, valid while the records described and this builder are
+    /// alive and unchanged.
+    pub fn finish(&mut self) -> &[SinkRecordView] {
+        if !self.side.is_empty() {
+            for v in &mut self.views {
+                fix_encoded(&mut v.key, &self.side);
+                fix_encoded(&mut v.value, &self.side);
+                fix_buf(&mut v.headers, &self.side);
+            }
+        }
+        &self.views
+    }
+}
+
+/// Read one delivered record into an owned [`SinkRecord`].
+///
+/// # Safety
+///
+/// Every pointer in `v` must be valid for the call.
+pub unsafe fn read_sink_record(v: &SinkRecordView) -> Result<SinkRecord, DecodeError> {
+    let mut rec = SinkRecord::new(String::new(), 0, 0, Data::null());
+    // SAFETY: guaranteed by the caller.
+    unsafe { read_sink_record_into(v, &mut rec) }?;
+    Ok(rec)
+}
+
+/// Read one delivered record into `rec`, replacing every field. Filled in place: a
+/// record is 400-odd bytes, and building one elsewhere to move it into a batch costs a
+/// copy of all of it.
+///
+/// # Safety
+///
+/// Every pointer in `v` must be valid for the call.
+pub unsafe fn read_sink_record_into(
+    v: &SinkRecordView,
+    rec: &mut SinkRecord,
+) -> Result<(), DecodeError> {
+    (rec.timestamp, rec.timestamp_type) = match v.timestamp_type {
+        0 => (None, TimestampType::NoTimestamp),
+        1 => (Some(v.timestamp), TimestampType::CreateTime),
+        2 => (Some(v.timestamp), TimestampType::LogAppendTime),
+        other => {
+            return Err(DecodeError {
+                what: "timestamp type",
+                at: other as usize,
+            });
+        }
+    };
+    rec.topic.clear();
+    // SAFETY: guaranteed by the caller, for all four.
+    rec.topic.push_str(unsafe { read_topic(v.topic) }?);
+    rec.partition = v.partition;
+    rec.offset = v.offset;
+    unsafe { read_data_into(&v.key, &mut rec.key) }?;
+    unsafe { read_data_into(&v.value, &mut rec.value) }?;
+    rec.headers = unsafe { read_headers(v.headers) }?;
+    Ok(())
+}
+
+/// Read a view into owned data in place (see [`read_sink_record_into`]).
+///
+/// # Safety
+///
+/// As for [`read_data`].
+unsafe fn read_data_into(v: &DataView, d: &mut Data) -> Result<(), DecodeError> {
+    // SAFETY: guaranteed by the caller.
+    match unsafe { read_data(v) }? {
+        DataRef::Null => {
+            d.schema = None;
+            d.value = Value::Null;
+        }
+        DataRef::Bytes(b, p) => {
+            d.schema = p.schema(SchemaType::Bytes);
+            d.value = Value::Bytes(b.to_vec());
+        }
+        DataRef::Str(t, p) => {
+            d.schema = p.schema(SchemaType::String);
+            d.value = Value::String(t.to_owned());
+        }
+        DataRef::Data(x) => *d = x.clone(),
+        DataRef::Owned(x) => *d = *x,
+    }
+    Ok(())
+}
+
+/// The views of a delivered batch.
+///
+/// # Safety
+///
+/// `ptr` must point to `len` views valid for `'a` (or `len` be 0).
+pub unsafe fn sink_records<'a>(ptr: *const SinkRecordView, len: usize) -> &'a [SinkRecordView] {
+    if len == 0 || ptr.is_null() {
+        &[]
+    } else {
+        // SAFETY: guaranteed by the caller.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::StructBuilder;
+
+    fn records() -> Vec<SourceRecord> {
+        let schema = Schema::structure()
+            .field("id", Schema::int64())
+            .field("name", Schema::string().optional());
+        let row = StructBuilder::new(schema)
+            .unwrap()
+            .put("id", 7i64)
+            .unwrap()
+            .put("name", Value::String("x".into()))
+            .unwrap()
+            .build()
+            .unwrap();
+        let part = |t: i32| -> OffsetMap { [("task".to_owned(), Value::Int32(t))].into() };
+        let off = |n: i64| -> OffsetMap { [("seq".to_owned(), Value::Int64(n))].into() };
+        vec![
+            SourceRecord::new("a", Data::bytes(b"v0".to_vec())).with_source(part(0), off(1)),
+            SourceRecord::new("b", row)
+                .with_key(Data::string("k"))
+                .with_partition(3)
+                .with_timestamp(99)
+                .with_header("h", Data::string("hv"))
+                .with_source(part(1), off(5)),
+            SourceRecord::new("a", Data::schemaless(Value::String("s".into())))
+                .with_key(Data {
+                    schema: Some(Schema::bytes().optional()),
+                    value: Value::Bytes(vec![1, 2]),
+                })
+                .with_source(part(0), off(2)),
+            SourceRecord::new("a", Data::null()),
+        ]
+    }
+
+    #[test]
+    fn source_batches_read_back_as_built() {
+        let recs = records();
+        let mut b = SourceBatchBuilder::default();
+        // Twice: a reused builder starts afresh.
+        for _ in 0..2 {
+            let view = b.build(&recs);
+            // SAFETY: `recs` and `b` are alive and unchanged while the view is read.
+            let views = unsafe { source_records(&view) };
+            assert_eq!(views.len(), recs.len());
+            for (v, r) in views.iter().zip(&recs) {
+                // SAFETY: as above.
+                let got = unsafe { read_source_record(v) }.unwrap();
+                let mut want = r.clone();
+                want.source_partition.clear();
+                want.source_offset.clear();
+                assert_eq!(got.to_owned().unwrap(), want);
+            }
+            // SAFETY: as above.
+            let sources = unsafe { read_sources(&view) }.unwrap();
+            assert_eq!(sources.len(), 2, "one entry per source partition");
+            assert_eq!(sources[0].0, recs[0].source_partition);
+            assert_eq!(
+                sources[0].1, recs[2].source_offset,
+                "the last offset of task 0"
+            );
+            assert_eq!(sources[1].1, recs[1].source_offset);
+        }
+        // Flat forms are pointers into the records themselves.
+        let view = b.build(&recs);
+        // SAFETY: as above.
+        let views = unsafe { source_records(&view) };
+        assert_eq!(views[0].value.form, DataView::FORM_BYTES);
+        assert_eq!(views[1].key.form, DataView::FORM_STRING);
+        assert_eq!(views[1].key.schema, DataView::SCHEMA_REQUIRED);
+        assert_eq!(views[1].value.form, DataView::FORM_ENCODED);
+        assert_eq!(views[2].key.schema, DataView::SCHEMA_OPTIONAL);
+        assert_eq!(views[3].value.form, DataView::FORM_NULL);
+        let Value::Bytes(v0) = &recs[0].value.value else {
+            unreachable!()
+        };
+        assert_eq!(views[0].value.bytes.ptr, v0.as_ptr());
+    }
+
+    #[test]
+    fn sink_batches_read_back_as_built() {
+        let recs: Vec<SinkRecord> = records()
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut s = SinkRecord::new(r.topic, 2, 10 + i as i64, r.value).with_key(r.key);
+                s.headers = r.headers;
+                if i == 1 {
+                    s = s.with_timestamp(5, TimestampType::LogAppendTime);
+                }
+                s
+            })
+            .collect();
+        let mut b = SinkBatchBuilder::default();
+        for _ in 0..2 {
+            b.clear();
+            for r in &recs {
+                b.push_record(r);
+            }
+            let views = b.finish();
+            let got: Vec<SinkRecord> = views
+                .iter()
+                // SAFETY: `recs` and `b` are alive and unchanged.
+                .map(|v| unsafe { read_sink_record(v) }.unwrap())
+                .collect();
+            assert_eq!(got, recs);
+        }
+    }
+
+    #[test]
+    fn bad_views_are_errors_not_panics() {
+        let text = "\u{e9}";
+        let mut v = DataView {
+            form: DataView::FORM_STRING,
+            schema: DataView::SCHEMA_NONE,
+            bytes: Buf::from_slice(&text.as_bytes()[..1]),
+        };
+        // SAFETY: the bytes are alive.
+        assert!(unsafe { read_data(&v) }.is_err(), "not UTF-8");
+        v.form = 9;
+        // SAFETY: as above.
+        assert!(unsafe { read_data(&v) }.is_err(), "unknown form");
+        v.form = DataView::FORM_BYTES;
+        v.schema = 7;
+        // SAFETY: as above.
+        assert!(unsafe { read_data(&v) }.is_err(), "unknown schema code");
+        v.form = DataView::FORM_ENCODED;
+        // SAFETY: as above.
+        assert!(unsafe { read_data(&v) }.is_err(), "not an encoding");
+        let at = |topic, offset| MetadataRef {
+            topic,
+            partition: 1,
+            offset,
+            timestamp: Some(3),
+        };
+        let meta = [None, Some(at("t", 2)), Some(at("t", 3)), Some(at("u", 4))];
+        let mut buf = Vec::new();
+        encode_record_metadata(meta.iter().copied(), &mut buf);
+        let owned = |m: &Option<MetadataRef<'_>>| {
+            m.map(|m| RecordMetadata {
+                topic: m.topic.to_owned(),
+                partition: m.partition,
+                offset: m.offset,
+                timestamp: m.timestamp,
+            })
+        };
+        assert_eq!(
+            decode_record_metadata(&buf).unwrap(),
+            meta.iter().map(owned).collect::<Vec<_>>()
+        );
+        assert!(decode_record_metadata(&buf[..buf.len() - 1]).is_err());
+        let wrong: Result<(), DecodeError> = for_each_record_metadata(&buf, 3, |_, _| Ok(()));
+        assert!(wrong.is_err(), "a count other than the batch's");
+        // "Same topic as before" with no topic before is an error, not a guess.
+        let mut bad = Vec::new();
+        wire::put_len(&mut bad, 1);
+        wire::put_u8(&mut bad, 2);
+        wire::put_i32(&mut bad, 0);
+        wire::put_i64(&mut bad, 0);
+        wire::put_opt_i64(&mut bad, None);
+        assert!(decode_record_metadata(&bad).is_err());
+    }
+}
