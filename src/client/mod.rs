@@ -21,6 +21,7 @@
 
 pub mod consumer;
 pub mod partitioner;
+pub mod remote;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -74,6 +75,9 @@ pub enum ClientError {
     ShuttingDown,
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    /// Talking to a remote cluster over the network ([`remote`]).
+    #[error(transparent)]
+    Remote(#[from] remote::RemoteError),
 }
 
 impl ClientError {
@@ -81,6 +85,7 @@ impl ClientError {
     pub fn is_retriable(&self) -> bool {
         match self {
             ClientError::Group { code, .. } => retriable_code(*code),
+            ClientError::Remote(e) => e.is_retriable(),
             _ => false,
         }
     }

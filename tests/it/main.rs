@@ -18,6 +18,7 @@ mod crash;
 mod hostile;
 mod log_model;
 mod recovery;
+mod remote_client;
 mod rest;
 mod standalone;
 mod support;
