@@ -184,7 +184,8 @@ pub struct GroupConsumer {
     /// anything that moves a position drops that partition's entry.
     buffered: BTreeMap<TopicPartition, Buffered>,
     paused: BTreeSet<TopicPartition>,
-    appends: tokio::sync::watch::Receiver<u64>,
+    /// The integrated broker's append notifications (`None` on a remote cluster).
+    appends: Option<tokio::sync::watch::Receiver<u64>>,
     /// The subscribed topics and their partition counts when the group last formed; a
     /// change (a topic created, partitions added, a new regex match) means rejoin.
     layout: BTreeMap<String, i32>,
@@ -295,7 +296,9 @@ impl GroupConsumer {
         }
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            self.appends.borrow_and_update();
+            if let Some(a) = &mut self.appends {
+                a.borrow_and_update();
+            }
             self.fetch_into(&mut result.records)?;
             if !result.records.is_empty()
                 || self.rejoin.load(Ordering::Acquire)
@@ -305,12 +308,24 @@ impl GroupConsumer {
                 return Ok(result);
             }
             let stop = self.stop.clone();
-            let appends = &mut self.appends;
-            // Wake at least every 100 ms to notice a rejoin request from the heartbeat.
-            let wake = deadline.min(tokio::time::Instant::now() + Duration::from_millis(100));
+            // Wake at least every 100 ms to notice a rejoin request from the heartbeat; on
+            // a remote cluster, whose appends are not seen, fetch again every 25 ms.
+            let (appends, every) = match &mut self.appends {
+                Some(a) => (Some(a), Duration::from_millis(100)),
+                None => (None, Duration::from_millis(25)),
+            };
+            let wake = deadline.min(tokio::time::Instant::now() + every);
             self.client.runtime().block_on(async {
+                let appended = async {
+                    match appends {
+                        Some(a) => {
+                            let _ = a.changed().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
                 tokio::select! {
-                    _ = appends.changed() => {}
+                    _ = appended => {}
                     _ = stop.cancelled() => {}
                     _ = tokio::time::sleep_until(wake) => {}
                 }
@@ -397,7 +412,7 @@ impl GroupConsumer {
         if let Some(hb) = self.heartbeat.take() {
             hb.cancel();
         }
-        let groups = self.client.coordinator();
+        let groups = self.client.groups();
         loop {
             let topics = self.subscription.resolve(&self.client);
             let member_id = lock(&self.member).member_id.clone();
@@ -423,6 +438,7 @@ impl GroupConsumer {
             }) else {
                 return Ok(());
             };
+            let joined = joined?;
             match joined.error_code {
                 NONE => {}
                 MEMBER_ID_REQUIRED => {
@@ -465,6 +481,7 @@ impl GroupConsumer {
             }) else {
                 return Ok(());
             };
+            let synced = synced?;
             match synced.error_code {
                 NONE => {}
                 REBALANCE_IN_PROGRESS | ILLEGAL_GENERATION => continue,
@@ -542,7 +559,7 @@ impl GroupConsumer {
 
     fn start_heartbeat(&mut self) {
         let token = CancellationToken::new();
-        let groups = self.client.coordinator();
+        let groups = self.client.groups();
         let member = self.member.clone();
         let rejoin = self.rejoin.clone();
         let group_id = self.group_id.clone();
@@ -558,9 +575,15 @@ impl GroupConsumer {
                     let m = lock(&member);
                     (m.member_id.clone(), m.generation)
                 };
-                let code = groups
-                    .heartbeat(&group_id, generation, &member_id, None)
-                    .await;
+                let code = match groups.heartbeat(&group_id, generation, &member_id).await {
+                    Ok(code) => code,
+                    // The coordinator out of reach (a remote cluster): try again at the
+                    // next beat; the session timeout decides whether the member is gone.
+                    Err(e) => {
+                        tracing::debug!(group = %group_id, error = %e, "heartbeat failed; retrying");
+                        continue;
+                    }
+                };
                 if code != NONE {
                     rejoin.store(true, Ordering::Release);
                     if code != REBALANCE_IN_PROGRESS {
@@ -606,11 +629,16 @@ impl GroupConsumer {
         if member_id.is_empty() {
             return;
         }
-        let groups = self.client.coordinator();
+        let groups = self.client.groups();
         let group_id = self.group_id.clone();
-        self.client.runtime().block_on(async move {
-            groups.leave(&group_id, vec![(member_id, None)]).await;
-        });
+        let left = self
+            .client
+            .runtime()
+            .block_on(async move { groups.leave(&group_id, vec![(member_id, None)]).await });
+        if let Err(e) = left {
+            // The coordinator drops the member at its session timeout anyway.
+            tracing::debug!(group = %self.group_id, error = %e, "LeaveGroup failed");
+        }
         self.joined = false;
         self.assignment.clear();
     }

@@ -20,6 +20,7 @@
 //! What this module must not know: connectors, converters, or the worker's state.
 
 pub mod consumer;
+pub mod groups;
 pub mod partitioner;
 pub mod remote;
 
@@ -31,9 +32,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::runtime::Handle;
 
+use crate::broker::BrokerError;
 use crate::broker::group::GroupCoordinator;
 use crate::broker::server::Broker;
-use crate::broker::{BrokerError, TopicStore};
 use crate::log::batch::{self, BatchBuilder};
 use crate::log::compression::Compression;
 use crate::log::{LogError, OffsetSpec};
@@ -269,10 +270,19 @@ pub struct Client {
 
 #[derive(Debug)]
 struct Inner {
-    broker: Arc<Broker>,
+    backend: Backend,
     runtime: Handle,
     /// Sticky partition per topic for keyless records, moved on after each batch.
     sticky: AtomicUsize,
+}
+
+/// Which broker a [`Client`] talks to.
+#[derive(Debug)]
+enum Backend {
+    /// The integrated broker, in-process.
+    Embedded(Arc<Broker>),
+    /// A Kafka cluster over the network (`bootstrap.servers`).
+    Remote(remote::RemoteClient),
 }
 
 impl Client {
@@ -280,19 +290,44 @@ impl Client {
     pub fn embedded(broker: Arc<Broker>, runtime: Handle) -> Client {
         Client {
             inner: Arc::new(Inner {
-                broker,
+                backend: Backend::Embedded(broker),
                 runtime,
                 sticky: AtomicUsize::new(0),
             }),
         }
     }
 
-    fn store(&self) -> &Arc<TopicStore> {
-        &self.inner.broker.store
+    /// A client of a Kafka cluster, through `remote` (its runtime makes the calls).
+    pub fn remote(remote: remote::RemoteClient) -> Client {
+        let runtime = remote.runtime().clone();
+        Client {
+            inner: Arc::new(Inner {
+                backend: Backend::Remote(remote),
+                runtime,
+                sticky: AtomicUsize::new(0),
+            }),
+        }
     }
 
-    fn groups(&self) -> &GroupCoordinator {
-        &self.inner.broker.groups
+    /// The integrated broker, or the remote client to hand the call to.
+    fn local(&self) -> Result<&Arc<Broker>, &remote::RemoteClient> {
+        match &self.inner.backend {
+            Backend::Embedded(b) => Ok(b),
+            Backend::Remote(r) => Err(r),
+        }
+    }
+
+    /// Whether this client talks to a cluster over the network.
+    pub fn is_remote(&self) -> bool {
+        self.local().is_err()
+    }
+
+    /// The group calls of this client's broker or cluster.
+    pub fn groups(&self) -> groups::Groups {
+        match &self.inner.backend {
+            Backend::Embedded(b) => groups::Groups::Embedded(b.groups.clone()),
+            Backend::Remote(r) => groups::Groups::Remote(r.cluster().clone()),
+        }
     }
 
     /// The runtime group calls are made on.
@@ -302,7 +337,12 @@ impl Client {
 
     /// The number of partitions of `topic`, or `None` if it does not exist.
     pub fn partition_count(&self, topic: &str) -> Option<i32> {
-        self.store()
+        let broker = match self.local() {
+            Ok(b) => b,
+            Err(r) => return r.partition_count(topic),
+        };
+        broker
+            .store
             .describe_topic(topic)
             .ok()
             .map(|d| d.partitions.len() as i32)
@@ -310,12 +350,20 @@ impl Client {
 
     /// Every topic's name.
     pub fn list_topics(&self) -> Vec<String> {
-        self.store().list_topics()
+        let broker = match self.local() {
+            Ok(b) => b,
+            Err(r) => return r.list_topics(),
+        };
+        broker.store.list_topics()
     }
 
     /// A topic's explicit config overrides.
     pub fn topic_overrides(&self, topic: &str) -> Result<BTreeMap<String, String>, ClientError> {
-        match self.store().describe_topic(topic) {
+        let broker = match self.local() {
+            Ok(b) => b,
+            Err(r) => return r.topic_overrides(topic),
+        };
+        match broker.store.describe_topic(topic) {
             Ok(d) => Ok(d.overrides),
             Err(BrokerError::UnknownTopic(t)) => Err(ClientError::UnknownTopic(t)),
             Err(e) => Err(e.into()),
@@ -330,10 +378,14 @@ impl Client {
         partitions: Option<i32>,
         configs: BTreeMap<String, String>,
     ) -> Result<(i32, bool), ClientError> {
+        let broker = match self.local() {
+            Ok(b) => b,
+            Err(r) => return r.ensure_topic(topic, partitions, configs),
+        };
         if let Some(n) = self.partition_count(topic) {
             return Ok((n, false));
         }
-        match self.store().create_topic(topic, partitions, configs) {
+        match broker.store.create_topic(topic, partitions, configs) {
             Ok(d) => Ok((d.partitions.len() as i32, true)),
             Err(BrokerError::TopicExists(_)) => Ok((
                 self.partition_count(topic)
@@ -354,7 +406,11 @@ impl Client {
         records: &[&R],
         settings: &ProducerSettings,
     ) -> Result<i64, ClientError> {
-        let log = self.store().partition(topic, partition).ok_or_else(|| {
+        let broker = match self.local() {
+            Ok(b) => b,
+            Err(r) => return r.send_to_partition(topic, partition, records, settings),
+        };
+        let log = broker.store.partition(topic, partition).ok_or_else(|| {
             match self.partition_count(topic) {
                 None => ClientError::UnknownTopic(topic.to_owned()),
                 Some(_) => ClientError::UnknownPartition {
@@ -390,7 +446,7 @@ impl Client {
             first.get_or_insert(info.base_offset);
             rest = &rest[taken..];
         }
-        self.inner.broker.notify_appended();
+        broker.notify_appended();
         Ok(first.unwrap_or_else(|| log.log_end_offset()))
     }
 
@@ -404,6 +460,10 @@ impl Client {
         records: &[R],
         settings: &ProducerSettings,
     ) -> Result<Vec<RecordPosition>, ClientError> {
+        let broker = match self.local() {
+            Ok(b) => b,
+            Err(r) => return r.send(records, settings),
+        };
         let sticky = self.inner.sticky.fetch_add(1, Ordering::Relaxed);
         // Per batch, not per record: the topics and partitions of a batch are few, so
         // they are found by comparing with the ones seen so far (usually one).
@@ -418,7 +478,7 @@ impl Client {
                         Some(n) => n,
                         // As a Kafka broker with auto.create.topics.enable does on a
                         // produce to a missing topic: create it with the defaults.
-                        None if self.inner.broker.config.auto_create_topics => {
+                        None if broker.config.auto_create_topics => {
                             self.ensure_topic(topic, None, BTreeMap::new())?.0
                         }
                         None => return Err(ClientError::UnknownTopic(topic.to_owned())),
@@ -472,7 +532,11 @@ impl Client {
         offset: i64,
         max_bytes: usize,
     ) -> Result<Fetched, ClientError> {
-        let log = self.store().partition(topic, partition).ok_or_else(|| {
+        let broker = match self.local() {
+            Ok(b) => b,
+            Err(r) => return r.fetch(topic, partition, offset, max_bytes),
+        };
+        let log = broker.store.partition(topic, partition).ok_or_else(|| {
             ClientError::UnknownPartition {
                 topic: topic.to_owned(),
                 partition,
@@ -534,7 +598,11 @@ impl Client {
     /// Make everything appended to `topic`/`partition` so far durable (fdatasync),
     /// whatever the topic's flush policy.
     pub fn flush(&self, topic: &str, partition: i32) -> Result<(), ClientError> {
-        let log = self.store().partition(topic, partition).ok_or_else(|| {
+        let broker = match self.local() {
+            Ok(b) => b,
+            Err(r) => return r.flush(topic, partition),
+        };
+        let log = broker.store.partition(topic, partition).ok_or_else(|| {
             ClientError::UnknownPartition {
                 topic: topic.to_owned(),
                 partition,
@@ -552,7 +620,11 @@ impl Client {
         partition: i32,
         spec: OffsetSpec,
     ) -> Result<i64, ClientError> {
-        let log = self.store().partition(topic, partition).ok_or_else(|| {
+        let broker = match self.local() {
+            Ok(b) => b,
+            Err(r) => return r.list_offset(topic, partition, spec),
+        };
+        let log = broker.store.partition(topic, partition).ok_or_else(|| {
             ClientError::UnknownPartition {
                 topic: topic.to_owned(),
                 partition,
@@ -566,6 +638,9 @@ impl Client {
 
     /// The high watermark of every partition of `topic`, in partition order.
     pub fn end_offsets(&self, topic: &str) -> Result<Vec<i64>, ClientError> {
+        if let Err(r) = self.local() {
+            return r.end_offsets(topic);
+        }
         let n = self
             .partition_count(topic)
             .ok_or_else(|| ClientError::UnknownTopic(topic.to_owned()))?;
@@ -587,17 +662,20 @@ impl Client {
             .block_on(async { tokio::time::timeout_at(deadline.into(), since.changed()).await });
     }
 
-    /// A receiver that changes after every append (see [`Client::wait_for_appends`]).
-    pub fn subscribe_appends(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.inner.broker.subscribe_appends()
+    /// A receiver that changes after every append (see [`Client::wait_for_appends`]);
+    /// `None` for a remote cluster, whose appends are not seen (long-poll fetches
+    /// instead).
+    pub fn subscribe_appends(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.local().ok().map(|b| b.subscribe_appends())
     }
 
-    /// Run a group call on the client's runtime.
+    /// Run a group call on the client's runtime (the integrated broker's coordinator).
     fn group_call<F: std::future::Future>(
         &self,
+        broker: &Broker,
         f: impl FnOnce(GroupCoordinator) -> F,
     ) -> F::Output {
-        let groups = self.groups().clone();
+        let groups = broker.groups.clone();
         self.inner.runtime.block_on(f(groups))
     }
 
@@ -611,6 +689,10 @@ impl Client {
         member_id: &str,
         offsets: &BTreeMap<(String, i32), i64>,
     ) -> Result<(), ClientError> {
+        let broker = match self.local() {
+            Ok(b) => b,
+            Err(r) => return r.commit_offsets(group_id, generation, member_id, offsets),
+        };
         let mut topics: BTreeMap<String, Vec<crate::broker::group::CommitPartition>> =
             BTreeMap::new();
         for ((t, p), o) in offsets {
@@ -627,7 +709,7 @@ impl Client {
             retention_time_ms: -1,
             topics: topics.into_iter().collect(),
         };
-        let result = self.group_call(|g| async move { g.commit_offsets(req).await });
+        let result = self.group_call(broker, |g| async move { g.commit_offsets(req).await });
         for (_, parts) in result {
             for (_, code) in parts {
                 if code != 0 {
@@ -645,13 +727,17 @@ impl Client {
         group_id: &str,
         partitions: &[(String, i32)],
     ) -> Result<BTreeMap<(String, i32), i64>, ClientError> {
+        let broker = match self.local() {
+            Ok(b) => b,
+            Err(r) => return r.committed_offsets(group_id, partitions),
+        };
         let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
         for (t, p) in partitions {
             topics.entry(t.clone()).or_default().push(*p);
         }
         let group = group_id.to_owned();
         let result = self
-            .group_call(|g| async move {
+            .group_call(broker, |g| async move {
                 g.fetch_offsets(&group, Some(topics.into_iter().collect()))
                     .await
             })
@@ -665,10 +751,6 @@ impl Client {
             }
         }
         Ok(out)
-    }
-
-    pub(crate) fn coordinator(&self) -> GroupCoordinator {
-        self.groups().clone()
     }
 }
 

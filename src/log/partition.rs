@@ -1076,8 +1076,7 @@ fn read_batches(
         }
         want = first_size.min(available);
     }
-    let mut buf = vec![0u8; want];
-    std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, first.position)
+    let mut buf = segment::read_exact_at_uninit(file, want, first.position)
         .map_err(|e| LogError::io(path, e))?;
     let mut end = 0;
     for item in BatchIter::new(&buf) {

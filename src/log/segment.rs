@@ -594,6 +594,44 @@ impl<'a> ChunkReader<'a> {
     }
 }
 
+/// Read exactly `len` bytes of `file` at `offset` into a new buffer, without zeroing it
+/// first (a fetch reads up to a megabyte; `vec![0; len]` cost a memset of all of it).
+pub(crate) fn read_exact_at_uninit(
+    file: &File,
+    len: usize,
+    offset: u64,
+) -> std::io::Result<Vec<u8>> {
+    let mut buf: Vec<u8> = Vec::with_capacity(len);
+    let mut done = 0;
+    while done < len {
+        let pos = libc::off_t::try_from(offset + done as u64)
+            .map_err(|_| std::io::Error::other("file offset beyond off_t"))?;
+        // SAFETY: the destination is the vector's spare capacity from `done` on, `len -
+        // done` bytes that are allocated and not aliased; `pread` only writes into it.
+        let n = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                buf.as_mut_ptr().add(done).cast::<libc::c_void>(),
+                len - done,
+                pos,
+            )
+        };
+        match n {
+            -1 => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => done += n as usize,
+        }
+    }
+    // SAFETY: `pread` initialised all `len` bytes above.
+    unsafe { buf.set_len(len) };
+    Ok(buf)
+}
+
 /// `pwritev` until every byte of `slices` is written at `offset` (at most `IOV_MAX`
 /// slices per call; short writes resume where they stopped).
 fn write_all_vectored_at(

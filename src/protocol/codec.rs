@@ -156,7 +156,13 @@ pub fn encode_response(
         version: api_version,
         reason,
     };
-    let mut buf = BytesMut::with_capacity(256);
+    // Sized up front where the body is large (a fetch's records): growing by doubling
+    // would copy the records again at every step.
+    let capacity = match body {
+        ResponseKind::Fetch(fetch) => fetch.compute_size(api_version).unwrap_or(0) + 64,
+        _ => 256,
+    };
+    let mut buf = BytesMut::with_capacity(capacity);
     buf.put_i32(0); // the length, filled in below
     ResponseHeader::default()
         .with_correlation_id(correlation_id)

@@ -57,7 +57,6 @@ impl From<WorkerError> for ApiError {
             WorkerError::Config { .. }
             | WorkerError::InternalTopic { .. }
             | WorkerError::Io { .. }
-            | WorkerError::RemoteUnsupported(_)
             | WorkerError::Client(_)
             | WorkerError::Plugin(_)
             | WorkerError::Broker(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1051,10 +1051,10 @@ impl Herder {
         let client = &self.inner.client;
         self.check_group_empty(name)?;
         if !remove.is_empty() {
-            let coordinator = client.coordinator();
+            let groups = client.groups();
             let committed = client
                 .runtime()
-                .block_on(async { coordinator.fetch_offsets(&group, None).await })
+                .block_on(async { groups.fetch_offsets(&group, None).await })?
                 .map_err(|code| crate::client::group_error(&group, "OffsetFetch", code))?;
             let mut kept = BTreeMap::new();
             for (topic, parts) in committed {
@@ -1079,12 +1079,12 @@ impl Herder {
     /// Refuse while group `connect-NAME` has members (tasks not yet gone).
     fn check_group_empty(&self, name: &str) -> Result<(), WorkerError> {
         let group = format!("connect-{name}");
-        let coordinator = self.inner.client.coordinator();
-        let described = self.inner.client.runtime().block_on(async {
-            coordinator
-                .describe_groups(std::slice::from_ref(&group))
-                .await
-        });
+        let groups = self.inner.client.groups();
+        let described = self
+            .inner
+            .client
+            .runtime()
+            .block_on(async { groups.describe_groups(std::slice::from_ref(&group)).await })?;
         if described.iter().any(|g| !g.members.is_empty()) {
             return Err(WorkerError::Refused(format!(
                 "Failed to modify the offsets of connector {name}: its consumer group {group} \
@@ -1100,12 +1100,12 @@ impl Herder {
         use crate::broker::group::codes::{GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, NONE};
         let group = format!("connect-{name}");
         self.check_group_empty(name)?;
-        let coordinator = self.inner.client.coordinator();
+        let groups = self.inner.client.groups();
         let results = self
             .inner
             .client
             .runtime()
-            .block_on(async { coordinator.delete_groups(vec![group.clone()]).await });
+            .block_on(async { groups.delete_groups(vec![group.clone()]).await })?;
         match results.first().map(|(_, code)| *code).unwrap_or(NONE) {
             NONE => Ok(true),
             GROUP_ID_NOT_FOUND => Ok(false),

@@ -20,7 +20,8 @@
 //! - [`deploy`]: deploy by folder, `connectors.dir`: connector files created, changed
 //!   and removed become connectors created, updated and deleted.
 //! - [`topics`]: KIP-558's active topics, recorded once per topic per task.
-//! - [`standalone`]: `tributary standalone`, one process with the integrated broker.
+//! - [`standalone`]: `tributary standalone`, one process with the integrated broker (or
+//!   none, on a cluster named by `bootstrap.servers`).
 //!
 //! What this module must not know: how the log stores bytes or how the Kafka protocol
 //! frames them; it reaches topics only through [`crate::client`].
@@ -75,10 +76,6 @@ pub enum WorkerError {
     // error chain does not repeat it.
     #[error("{what}: {error}")]
     Io { what: String, error: std::io::Error },
-    #[error(
-        "remote Kafka clusters (bootstrap.servers={0}) are not supported yet; remove bootstrap.servers to use the integrated broker"
-    )]
-    RemoteUnsupported(String),
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
     #[error(transparent)]

@@ -19,12 +19,13 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use super::Herder;
 use super::config::{Cluster, WorkerConfig};
 use super::connector_config::parse_connector_json;
 use super::deploy::{ConnectorsDir, DeployOptions};
-use super::{Herder, WorkerError};
 use crate::broker::server::{BrokerSettings, RunningBroker};
 use crate::client::Client;
+use crate::client::remote::{RemoteClient, RemoteConfig};
 use crate::plugin::PluginLoader;
 use crate::plugin::watch::PluginWatcher;
 use crate::rest::{RestListener, RestState, RunningRest};
@@ -36,7 +37,10 @@ const PLUGIN_SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
 #[derive(Debug)]
 pub struct Standalone {
     pub herder: Herder,
-    broker: RunningBroker,
+    /// The integrated broker (none when `bootstrap.servers` names a cluster).
+    broker: Option<RunningBroker>,
+    /// What the startup line names: the broker's listener, or the cluster.
+    cluster: String,
     /// Acts on connectors' requests about once a second ([`Herder::tick`]).
     ticker: tokio::task::JoinHandle<()>,
     watcher: Option<PluginWatcher>,
@@ -53,11 +57,9 @@ impl Standalone {
         mut config: WorkerConfig,
         connector_files: &[PathBuf],
     ) -> anyhow::Result<Standalone> {
-        let (data_dir, listener) = match &config.cluster {
-            Cluster::Embedded { data_dir, listener } => (data_dir.clone(), *listener),
-            Cluster::Remote { bootstrap_servers } => {
-                return Err(WorkerError::RemoteUnsupported(bootstrap_servers.clone()).into());
-            }
+        let embedded = match &config.cluster {
+            Cluster::Embedded { data_dir, listener } => Some((data_dir.clone(), *listener)),
+            Cluster::Remote { .. } => None,
         };
         if let Some(dir) = &config.connectors_dir
             && !dir.is_dir()
@@ -78,21 +80,52 @@ impl Standalone {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let rest = RestListener::bind(config.listeners).await?;
         config.listeners = rest.local_addr();
-        let mut settings = BrokerSettings::new(&data_dir);
-        for key in settings.apply(&config.broker_props)? {
-            tracing::warn!(key = %format!("broker.{key}"), "unknown broker config key ignored");
-        }
-        match listener {
-            Some(addr) => settings.listen = addr,
-            None => settings.serve = false,
-        }
-        let broker = RunningBroker::start(settings).await?;
+        let (broker, client, cluster_id, cluster, cache_dir) = match embedded {
+            Some((data_dir, listener)) => {
+                let mut settings = BrokerSettings::new(&data_dir);
+                for key in settings.apply(&config.broker_props)? {
+                    tracing::warn!(key = %format!("broker.{key}"), "unknown broker config key ignored");
+                }
+                match listener {
+                    Some(addr) => settings.listen = addr,
+                    None => settings.serve = false,
+                }
+                let broker = RunningBroker::start(settings).await?;
+                let client =
+                    Client::embedded(broker.broker.clone(), tokio::runtime::Handle::current());
+                let id = broker.broker.config.cluster_id.clone();
+                let named = broker.addr.to_string();
+                (Some(broker), client, id, named, data_dir)
+            }
+            None => {
+                let Cluster::Remote { bootstrap_servers } = config.cluster.clone() else {
+                    anyhow::bail!("the worker config names neither a data dir nor a cluster");
+                };
+                let handle = tokio::runtime::Handle::current();
+                let servers = bootstrap_servers.clone();
+                let remote = tokio::task::spawn_blocking(move || {
+                    let settings = RemoteConfig::new(&servers)?;
+                    RemoteClient::connect_on(settings, handle).map_err(anyhow::Error::from)
+                })
+                .await?
+                .with_context(|| format!("connecting to bootstrap.servers={bootstrap_servers}"))?;
+                let id = remote.cluster_id().unwrap_or_default();
+                // Plugin copies are cached on local disk even when the data is remote.
+                let cache = std::env::temp_dir().join("tributary");
+                (
+                    None,
+                    Client::remote(remote),
+                    id,
+                    format!("bootstrap.servers={bootstrap_servers}"),
+                    cache,
+                )
+            }
+        };
         let watcher = {
-            let (config, data_dir) = (config.clone(), data_dir.clone());
-            tokio::task::spawn_blocking(move || watch_plugins(&config, &data_dir)).await??
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || watch_plugins(&config, &cache_dir)).await??
         };
         let plugins = watcher.registry().clone();
-        let client = Client::embedded(broker.broker.clone(), tokio::runtime::Handle::current());
         // A library that was copied onto plugin.path just before the start is loaded once
         // it has settled (the watcher's debounce): give the classes named here a moment.
         let settle = tokio::time::Instant::now() + PLUGIN_SETTLE;
@@ -115,7 +148,7 @@ impl Standalone {
             let plugins = plugins.clone();
             tokio::task::spawn_blocking(move || Herder::start(config, client, plugins)).await??
         };
-        let state = RestState::new(herder.clone(), broker.broker.config.cluster_id.clone());
+        let state = RestState::new(herder.clone(), cluster_id);
         let rest = rest.serve(state.clone());
         for (name, props) in connectors {
             let h = herder.clone();
@@ -148,6 +181,7 @@ impl Standalone {
         Ok(Standalone {
             herder,
             broker,
+            cluster,
             ticker,
             watcher: Some(watcher),
             deploy,
@@ -161,9 +195,14 @@ impl Standalone {
         self.rest_addr
     }
 
-    /// The broker's Kafka listener (when it has one).
-    pub fn broker_addr(&self) -> std::net::SocketAddr {
-        self.broker.addr
+    /// The integrated broker's Kafka listener (none for a remote cluster).
+    pub fn broker_addr(&self) -> Option<std::net::SocketAddr> {
+        self.broker.as_ref().map(|b| b.addr)
+    }
+
+    /// The broker's listener or the cluster's `bootstrap.servers`, for messages.
+    pub fn cluster(&self) -> &str {
+        &self.cluster
     }
 
     /// The `connectors.dir` watcher, if the worker has one.
@@ -187,7 +226,9 @@ impl Standalone {
         }
         let h = self.herder.clone();
         tokio::task::spawn_blocking(move || h.shutdown()).await?;
-        self.broker.stop().await?;
+        if let Some(broker) = self.broker.take() {
+            broker.stop().await?;
+        }
         Ok(())
     }
 }
@@ -238,7 +279,7 @@ pub fn run(
         println!(
             "tributary standalone worker started in {} ms (broker {}, rest http://{})",
             began.elapsed().as_millis(),
-            worker.broker_addr(),
+            worker.cluster(),
             worker.rest_addr()
         );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

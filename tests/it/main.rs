@@ -19,6 +19,7 @@ mod hostile;
 mod log_model;
 mod recovery;
 mod remote_client;
+mod remote_worker;
 mod rest;
 mod standalone;
 mod support;

@@ -140,6 +140,8 @@ struct TopicMeta {
 struct Meta {
     brokers: HashMap<i32, String>,
     controller: i32,
+    /// The cluster's id, from the last Metadata answer that had one.
+    cluster_id: Option<String>,
     topics: HashMap<String, TopicMeta>,
     /// Whether a Metadata answer was ever received.
     known: bool,
@@ -458,6 +460,9 @@ impl Cluster {
             .map(|b| (b.node_id.0, host_port(b.host.as_str(), b.port)))
             .collect();
         meta.controller = resp.controller_id.0;
+        if let Some(id) = &resp.cluster_id {
+            meta.cluster_id = Some(id.to_string());
+        }
         if topics.is_none() {
             meta.topics.clear();
         }
@@ -541,6 +546,11 @@ impl Cluster {
                 partition,
             }))
         })
+    }
+
+    /// The cluster's id (Metadata's `cluster_id`), once known.
+    pub fn cluster_id(&self) -> Option<String> {
+        lock(&self.meta).cluster_id.clone()
     }
 
     fn cached_leader(&self, topic: &str, partition: i32) -> Option<Result<String, ClientError>> {

@@ -33,7 +33,7 @@
 //! integrated broker's internals (it shares only the group coordinator's plain request
 //! and answer structs, so a group member can be written once for both).
 
-mod cluster;
+pub mod cluster;
 mod conn;
 mod error;
 #[cfg(test)]
@@ -327,6 +327,11 @@ impl RemoteClient {
     /// The brokers the cluster reported at the last metadata refresh.
     pub fn brokers(&self) -> Vec<(i32, String)> {
         self.cluster().brokers()
+    }
+
+    /// The cluster's id (as Kafka Connect's `GET /` reports it), once metadata is known.
+    pub fn cluster_id(&self) -> Option<String> {
+        self.cluster().cluster_id()
     }
 
     /// The number of partitions of `topic`, or `None` if it does not exist (or the
