@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Subcommand;
 
-use crate::plugin::scaffold::{ScaffoldOptions, scaffold};
-use crate::plugin::{ConnectorType, PluginLoader, default_plugin_path};
+use crate::plugin::scaffold::{ScaffoldKind, ScaffoldOptions, scaffold};
+use crate::plugin::{PluginLoader, default_plugin_path};
 
 #[derive(Debug, clap::Args)]
 pub struct PluginArgs {
@@ -17,8 +17,8 @@ pub struct PluginArgs {
 
 #[derive(Debug, Subcommand)]
 enum PluginCommand {
-    /// List the connectors found on a plugin path: type, version, aliases, file, and every
-    /// file that could not be loaded.
+    /// List the connectors, transformations and predicates found on a plugin path: type,
+    /// version, aliases, file, and every file that could not be loaded.
     List {
         /// Directories to scan (Kafka Connect's plugin.path), comma-separated or repeated
         /// (default: the directory of this tributary executable, where cargo puts the
@@ -29,17 +29,21 @@ enum PluginCommand {
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<PathBuf>,
     },
-    /// Create a new connector plugin crate that builds, passes its tests and runs as it is:
-    /// a source whose tasks count, or a sink whose tasks count what they are given.
+    /// Create a new plugin crate that builds, passes its tests and runs as it is: a source
+    /// whose tasks count, a sink whose tasks count what they are given, or a transform that
+    /// adds a header.
     New {
         /// The crate's name (lowercase letters, digits, - and _; e.g. http-source).
         name: String,
         /// A source connector (the default).
-        #[arg(long, conflicts_with = "sink")]
+        #[arg(long, conflicts_with_all = ["sink", "transform"])]
         source: bool,
         /// A sink connector.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "transform")]
         sink: bool,
+        /// A single message transform (used in `transforms.NAME.type`).
+        #[arg(long)]
+        transform: bool,
         /// The directory to create the crate's directory in.
         #[arg(long, value_name = "PARENT", default_value = ".")]
         dir: PathBuf,
@@ -80,13 +84,16 @@ pub fn run(args: PluginArgs) -> anyhow::Result<()> {
             name,
             source: _,
             sink,
+            transform,
             dir,
             sdk,
         } => {
-            let kind = if sink {
-                ConnectorType::Sink
+            let kind = if transform {
+                ScaffoldKind::Transform
+            } else if sink {
+                ScaffoldKind::Sink
             } else {
-                ConnectorType::Source
+                ScaffoldKind::Source
             };
             let made = scaffold(&ScaffoldOptions {
                 name,
@@ -96,7 +103,7 @@ pub fn run(args: PluginArgs) -> anyhow::Result<()> {
             })?;
             let dir = made.dir.display();
             println!(
-                "created {} in {dir}: the {kind} connector {}",
+                "created {} in {dir}: the {kind} {}",
                 made.crate_name, made.connector_class
             );
             for file in &made.files {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use tributary_plugin_abi::config::{ConfigKeyInfo, decode_config_keys};
 use tributary_plugin_abi::ffi::{
     ABI_VERSION, AbiVersionFn, ConnectorKind, EntryFn, PluginApi, SYMBOL_ABI_VERSION, SYMBOL_ENTRY,
-    Status, Str, Writer,
+    Status, Str, TransformKind, Writer,
 };
 
 use super::PluginError;
@@ -59,6 +59,35 @@ pub struct ConnectorInfo {
     pub(crate) index: u32,
 }
 
+/// Transformation or predicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TransformType {
+    Transformation,
+    Predicate,
+}
+
+impl fmt::Display for TransformType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransformType::Transformation => "transformation",
+            TransformType::Predicate => "predicate",
+        })
+    }
+}
+
+/// A transformation or predicate as a plugin describes it.
+#[derive(Debug, Clone)]
+pub struct TransformInfo {
+    /// The full name (`transforms.NAME.type`).
+    pub name: String,
+    pub kind: TransformType,
+    pub version: String,
+    pub declared_aliases: Vec<String>,
+    pub config_def: Vec<ConfigKeyInfo>,
+    /// Its position in the plugin's transform table.
+    pub(crate) index: u32,
+}
+
 /// A loaded plugin library.
 pub struct PluginLibrary {
     file: PathBuf,
@@ -66,6 +95,7 @@ pub struct PluginLibrary {
     content_hash: u128,
     sdk_version: String,
     connectors: Vec<ConnectorInfo>,
+    transforms: Vec<TransformInfo>,
     api: &'static PluginApi,
 }
 
@@ -175,12 +205,15 @@ impl PluginLibrary {
         let sdk_version = unsafe { read_str(api.sdk_version) }.map_err(bad)?;
         // SAFETY: as above.
         let connectors = unsafe { read_connectors(api) }.map_err(bad)?;
+        // SAFETY: as above.
+        let transforms = unsafe { read_transforms(api) }.map_err(bad)?;
         Ok(PluginLibrary {
             file: file.to_path_buf(),
             loaded_from: copy,
             content_hash: hash,
             sdk_version,
             connectors,
+            transforms,
             api,
         })
     }
@@ -205,6 +238,11 @@ impl PluginLibrary {
 
     pub fn connectors(&self) -> &[ConnectorInfo] {
         &self.connectors
+    }
+
+    /// The transformations and predicates it exports.
+    pub fn transforms(&self) -> &[TransformInfo] {
+        &self.transforms
     }
 
     pub(crate) fn api(&self) -> &'static PluginApi {
@@ -323,6 +361,64 @@ unsafe fn read_connectors(api: &PluginApi) -> Result<Vec<ConnectorInfo>, String>
         let config_def = decode_config_keys(unsafe { d.config_def.as_slice() })
             .map_err(|e| format!("connector {name}: config definition: {e}"))?;
         out.push(ConnectorInfo {
+            name,
+            kind,
+            version,
+            declared_aliases,
+            config_def,
+            index: i as u32,
+        });
+    }
+    Ok(out)
+}
+
+/// # Safety
+///
+/// As for [`read_connectors`].
+unsafe fn read_transforms(api: &PluginApi) -> Result<Vec<TransformInfo>, String> {
+    if api.transforms_len > 0 && api.transforms.is_null() {
+        return Err("null transform list".into());
+    }
+    if api.transforms_len > u32::MAX as usize {
+        return Err("too many transforms".into());
+    }
+    let descs = if api.transforms_len == 0 {
+        &[][..]
+    } else {
+        // SAFETY: non-null, length given by the plugin, valid while it is loaded.
+        unsafe { std::slice::from_raw_parts(api.transforms, api.transforms_len) }
+    };
+    let mut out = Vec::with_capacity(descs.len());
+    for (i, d) in descs.iter().enumerate() {
+        // SAFETY: as above.
+        let name = unsafe { read_str(d.name) }?;
+        if name.is_empty() {
+            return Err(format!("transform {i} has no name"));
+        }
+        let kind = match d.kind {
+            TransformKind::TRANSFORMATION => TransformType::Transformation,
+            TransformKind::PREDICATE => TransformType::Predicate,
+            other => return Err(format!("transform {name} has unknown type {}", other.0)),
+        };
+        // SAFETY: as above.
+        let version = unsafe { read_str(d.version) }?;
+        let aliases = if d.aliases_len == 0 {
+            &[][..]
+        } else if d.aliases.is_null() {
+            return Err(format!("transform {name} has a null alias list"));
+        } else {
+            // SAFETY: as above.
+            unsafe { std::slice::from_raw_parts(d.aliases, d.aliases_len) }
+        };
+        let declared_aliases = aliases
+            .iter()
+            // SAFETY: as above.
+            .map(|a| unsafe { read_str(*a) })
+            .collect::<Result<Vec<_>, _>>()?;
+        // SAFETY: as above.
+        let config_def = decode_config_keys(unsafe { d.config_def.as_slice() })
+            .map_err(|e| format!("transform {name}: config definition: {e}"))?;
+        out.push(TransformInfo {
             name,
             kind,
             version,

@@ -10,6 +10,9 @@
 //!   a library copied onto `plugin.path` is loaded once complete, a replaced one as a new
 //!   version beside the old.
 //! - [`scaffold`]: `tributary plugin new`, a plugin crate that builds and runs as it is.
+//! - [`transform`]: [`TransformInstance`], the host's handle on a plugin's transformation or
+//!   predicate: configure, apply or test a batch (lent as views, one crossing per batch),
+//!   close.
 //! - [`instance`]: [`Connector`], [`SourceTask`] and [`SinkTask`], the host's handles on a
 //!   plugin's instances; every failure becomes a [`PluginError`] naming the file and the
 //!   connector. Also the other direction, Kafka Connect's contexts: what a plugin may ask of
@@ -43,6 +46,7 @@ pub mod instance;
 pub mod library;
 pub mod registry;
 pub mod scaffold;
+pub mod transform;
 pub mod watch;
 
 #[cfg(test)]
@@ -54,10 +58,12 @@ pub use instance::{
     Connector, ConnectorHost, HostError, MemoryHost, MemoryHostState, NoopHost, PolledBatch,
     SinkTask, SinkTaskHost, SourceTask, SourceTaskHost,
 };
-pub use library::{ConnectorInfo, ConnectorType, PluginLibrary};
+pub use library::{ConnectorInfo, ConnectorType, PluginLibrary, TransformInfo, TransformType};
 pub use registry::{
-    ConnectorPlugin, PluginLoader, PluginRegistry, ScanIssue, SharedRegistry, default_plugin_path,
+    ConnectorPlugin, PluginLoader, PluginRegistry, PluginTransform, ScanIssue, SharedRegistry,
+    current_registry, default_plugin_path, live_registries,
 };
+pub use transform::{TransformInstance, TransformedRecord};
 pub use watch::{PluginWatcher, WatchError, WatchOptions};
 
 /// What went wrong loading a plugin or calling into one.
@@ -142,6 +148,16 @@ pub enum PluginError {
         name: String,
         candidates: Vec<String>,
     },
+    #[error("{kind} {name} ({file}) {} {call}: {message}", if *panicked { "panicked in" } else { "failed in" })]
+    Transform {
+        file: PathBuf,
+        name: String,
+        kind: TransformType,
+        call: &'static str,
+        message: String,
+        /// A panic (now or earlier): the instance is not called again.
+        panicked: bool,
+    },
     #[error("{connector} is a {actual} connector, not a {expected} connector")]
     WrongType {
         connector: String,
@@ -167,7 +183,9 @@ impl PluginError {
     pub fn is_panic(&self) -> bool {
         matches!(
             self,
-            PluginError::Panicked { .. } | PluginError::Poisoned { .. }
+            PluginError::Panicked { .. }
+                | PluginError::Poisoned { .. }
+                | PluginError::Transform { panicked: true, .. }
         )
     }
 }

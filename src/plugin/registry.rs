@@ -33,8 +33,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
-use super::library::{ConnectorInfo, ConnectorType, PluginLibrary, content_hash};
-use super::{Connector, PluginError, SinkTask, SourceTask};
+use super::library::{
+    ConnectorInfo, ConnectorType, PluginLibrary, TransformInfo, TransformType, content_hash,
+};
+use super::{Connector, PluginError, SinkTask, SourceTask, TransformInstance};
 
 /// A connector available to the worker: what the plugin said about it, and where it came
 /// from.
@@ -104,6 +106,52 @@ impl ConnectorPlugin {
                 expected,
             })
         }
+    }
+}
+
+/// A transformation or predicate available to the worker (for `transforms.NAME.type` and
+/// `predicates.NAME.type`).
+#[derive(Debug)]
+pub struct PluginTransform {
+    info: TransformInfo,
+    file: PathBuf,
+    library: Arc<PluginLibrary>,
+    aliases: Vec<String>,
+}
+
+impl PluginTransform {
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    pub fn kind(&self) -> TransformType {
+        self.info.kind
+    }
+
+    pub fn version(&self) -> &str {
+        &self.info.version
+    }
+
+    pub fn info(&self) -> &TransformInfo {
+        &self.info
+    }
+
+    /// The aliases it is registered under (ambiguous ones excluded).
+    pub fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    pub fn library(&self) -> &Arc<PluginLibrary> {
+        &self.library
+    }
+
+    /// A new instance (not configured).
+    pub fn new_instance(self: &Arc<Self>) -> Result<TransformInstance, PluginError> {
+        TransformInstance::new(self.clone())
     }
 }
 
@@ -462,6 +510,96 @@ pub(crate) fn candidates(dir: &Path, issues: &mut Vec<ScanIssue>) -> Vec<PathBuf
     out
 }
 
+type TransformNames = (
+    BTreeMap<String, Arc<PluginTransform>>,
+    BTreeMap<String, String>,
+    BTreeMap<String, Vec<String>>,
+);
+
+/// Settle the names of the transformations and predicates found, as for connectors: a
+/// duplicate full name keeps the higher version (then the one found first); an alias (the
+/// simple name after the last `.`, then declared ones) claimed by several belongs to none.
+fn assemble_transforms(
+    found: &[(PathBuf, Arc<PluginLibrary>)],
+    issues: &mut Vec<ScanIssue>,
+) -> TransformNames {
+    let mut chosen: BTreeMap<String, (TransformInfo, PathBuf, Arc<PluginLibrary>)> =
+        BTreeMap::new();
+    for (file, lib) in found {
+        for info in lib.transforms() {
+            let replace = match chosen.get(&info.name) {
+                None => true,
+                Some((old, old_file, _)) => {
+                    let newer = compare_versions(&info.version, &old.version)
+                        == std::cmp::Ordering::Greater;
+                    let (kept, kept_version, ignored, ignored_version) = if newer {
+                        (file, &info.version, old_file, &old.version)
+                    } else {
+                        (old_file, &old.version, file, &info.version)
+                    };
+                    issues.push(ScanIssue::DuplicateConnector {
+                        name: info.name.clone(),
+                        kept: kept.clone(),
+                        kept_version: kept_version.clone(),
+                        ignored: ignored.clone(),
+                        ignored_version: ignored_version.clone(),
+                    });
+                    newer
+                }
+            };
+            if replace {
+                chosen.insert(info.name.clone(), (info.clone(), file.clone(), lib.clone()));
+            }
+        }
+    }
+    let mut claims: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, (info, _, _)) in &chosen {
+        let simple = name.rsplit('.').next().unwrap_or(name);
+        let mut names = Vec::new();
+        if simple != name {
+            names.push(simple.to_string());
+        }
+        names.extend(info.declared_aliases.iter().cloned());
+        for alias in names {
+            if !chosen.contains_key(&alias) {
+                claims.entry(alias).or_default().insert(name.clone());
+            }
+        }
+    }
+    let mut aliases = BTreeMap::new();
+    let mut ambiguous = BTreeMap::new();
+    for (alias, names) in claims {
+        let candidates: Vec<String> = names.into_iter().collect();
+        if let [one] = candidates.as_slice() {
+            aliases.insert(alias, one.clone());
+        } else {
+            issues.push(ScanIssue::AmbiguousAlias {
+                alias: alias.clone(),
+                candidates: candidates.clone(),
+            });
+            ambiguous.insert(alias, candidates);
+        }
+    }
+    let transforms = chosen
+        .into_iter()
+        .map(|(name, (info, file, library))| {
+            let own = aliases
+                .iter()
+                .filter(|(_, n)| **n == name)
+                .map(|(a, _)| a.clone())
+                .collect();
+            let t = PluginTransform {
+                info,
+                file,
+                library,
+                aliases: own,
+            };
+            (name, Arc::new(t))
+        })
+        .collect();
+    (transforms, aliases, ambiguous)
+}
+
 /// The names a connector answers to besides its full name: the simple name and the simple
 /// name without a `Connector` suffix (Kafka Connect's `PluginUtils`), then declared ones.
 pub fn derived_aliases(full_name: &str, declared: &[String]) -> Vec<String> {
@@ -522,6 +660,9 @@ pub struct PluginRegistry {
     connectors: BTreeMap<String, Arc<ConnectorPlugin>>,
     aliases: BTreeMap<String, String>,
     ambiguous: BTreeMap<String, Vec<String>>,
+    transforms: BTreeMap<String, Arc<PluginTransform>>,
+    transform_aliases: BTreeMap<String, String>,
+    transform_ambiguous: BTreeMap<String, Vec<String>>,
     issues: Vec<ScanIssue>,
 }
 
@@ -541,6 +682,8 @@ impl PluginRegistry {
         found: Vec<(PathBuf, Arc<PluginLibrary>)>,
         mut issues: Vec<ScanIssue>,
     ) -> Self {
+        let (transforms, transform_aliases, transform_ambiguous) =
+            assemble_transforms(&found, &mut issues);
         let mut chosen: BTreeMap<String, (ConnectorInfo, PathBuf, Arc<PluginLibrary>)> =
             BTreeMap::new();
         for (file, lib) in found {
@@ -628,8 +771,37 @@ impl PluginRegistry {
             connectors,
             aliases,
             ambiguous,
+            transforms,
+            transform_aliases,
+            transform_ambiguous,
             issues,
         }
+    }
+
+    /// The transformation or predicate a `transforms.NAME.type` or `predicates.NAME.type`
+    /// value names: a full name or an alias. `Ok(None)` when no plugin exports it.
+    pub fn lookup_transform(
+        &self,
+        name: &str,
+    ) -> Result<Option<&Arc<PluginTransform>>, PluginError> {
+        if let Some(t) = self.transforms.get(name) {
+            return Ok(Some(t));
+        }
+        if let Some(full) = self.transform_aliases.get(name) {
+            return Ok(Some(&self.transforms[full]));
+        }
+        if let Some(candidates) = self.transform_ambiguous.get(name) {
+            return Err(PluginError::AmbiguousConnector {
+                name: name.to_string(),
+                candidates: candidates.clone(),
+            });
+        }
+        Ok(None)
+    }
+
+    /// Every transformation and predicate from plugins, by full name.
+    pub fn transforms(&self) -> impl Iterator<Item = &Arc<PluginTransform>> {
+        self.transforms.values()
     }
 
     /// The connector a `connector.class` value names: a full name or an alias.
@@ -703,6 +875,43 @@ impl PluginRegistry {
                 let _ = writeln!(out, "{}", line.join("  ").trim_end());
             }
         }
+        if !self.transforms.is_empty() {
+            let mut rows = vec![[
+                "TRANSFORM".to_string(),
+                "TYPE".into(),
+                "VERSION".into(),
+                "ALIASES".into(),
+                "FILE".into(),
+            ]];
+            for t in self.transforms() {
+                rows.push([
+                    t.name().to_string(),
+                    t.kind().to_string(),
+                    t.version().to_string(),
+                    if t.aliases().is_empty() {
+                        "-".into()
+                    } else {
+                        t.aliases().join(", ")
+                    },
+                    t.file().display().to_string(),
+                ]);
+            }
+            let mut widths = [0usize; 5];
+            for r in &rows {
+                for (w, cell) in widths.iter_mut().zip(r) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            out.push('\n');
+            for r in &rows {
+                let line: Vec<String> = r
+                    .iter()
+                    .zip(widths)
+                    .map(|(cell, w)| format!("{cell:<w$}"))
+                    .collect();
+                let _ = writeln!(out, "{}", line.join("  ").trim_end());
+            }
+        }
         if !self.issues.is_empty() {
             let _ = writeln!(out, "\nproblems:");
             for i in &self.issues {
@@ -732,15 +941,43 @@ struct SharedInner {
     generation: tokio::sync::watch::Sender<u64>,
 }
 
+/// The shared registries alive in this process, oldest first (see [`current_registry`]).
+static LIVE: Mutex<Vec<std::sync::Weak<SharedInner>>> = Mutex::new(Vec::new());
+
+/// The worker's shared registry: the newest one alive in this process. Transform chains
+/// parsed from connector configs (`worker::transform::parse`) resolve a
+/// `transforms.NAME.type` no built-in has against it, without every config parser having
+/// to carry the registry. A process runs one worker, so the newest is that worker's.
+pub fn current_registry() -> Option<SharedRegistry> {
+    live_registries().pop()
+}
+
+/// Every shared registry alive in this process, oldest first. A name is resolved against
+/// the newest that knows it, so that tests running several workers in one process each
+/// find their plugins.
+pub fn live_registries() -> Vec<SharedRegistry> {
+    let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    live.retain(|w| w.strong_count() > 0);
+    live.iter()
+        .filter_map(|w| w.upgrade())
+        .map(|inner| SharedRegistry { inner })
+        .collect()
+}
+
 impl SharedRegistry {
-    /// Share `registry` as generation 0.
+    /// Share `registry` as generation 0; it becomes the [`current_registry`].
     pub fn new(registry: PluginRegistry) -> SharedRegistry {
-        SharedRegistry {
+        let shared = SharedRegistry {
             inner: Arc::new(SharedInner {
                 current: RwLock::new(Arc::new(registry)),
                 generation: tokio::sync::watch::Sender::new(0),
             }),
-        }
+        };
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(&shared.inner));
+        drop(live);
+        shared
     }
 
     /// The current registry. Cheap (an `Arc` clone); hold it as long as needed.

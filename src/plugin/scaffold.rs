@@ -1,5 +1,6 @@
-//! `tributary plugin new`: a new connector plugin crate that builds, tests and loads as it
-//! is, to be changed into a real connector.
+//! `tributary plugin new`: a new plugin crate (a source or sink connector, or a single
+//! message transform with `--transform`) that builds, tests and loads as it is, to be
+//! changed into a real one.
 //!
 //! The crate follows the layout of the connectors in this repository
 //! (`{Cargo.toml, README.md, src/{lib.rs, config.rs, source.rs|sink.rs}}`), is its own cargo
@@ -15,6 +16,34 @@ use std::path::{Path, PathBuf};
 
 use super::ConnectorType;
 
+/// What kind of plugin to scaffold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScaffoldKind {
+    Source,
+    Sink,
+    /// A single message transform (`Transformation`).
+    Transform,
+}
+
+impl From<ConnectorType> for ScaffoldKind {
+    fn from(kind: ConnectorType) -> ScaffoldKind {
+        match kind {
+            ConnectorType::Source => ScaffoldKind::Source,
+            ConnectorType::Sink => ScaffoldKind::Sink,
+        }
+    }
+}
+
+impl std::fmt::Display for ScaffoldKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ScaffoldKind::Source => "source connector",
+            ScaffoldKind::Sink => "sink connector",
+            ScaffoldKind::Transform => "transform",
+        })
+    }
+}
+
 /// The SDK of the source tree this binary was built from (it may be gone at run time).
 const BUILT_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/plugins/sdk");
 
@@ -23,7 +52,7 @@ const BUILT_SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/plugins/sdk");
 pub struct ScaffoldOptions {
     /// The crate (package) name, e.g. `my-source`.
     pub name: String,
-    pub kind: ConnectorType,
+    pub kind: ScaffoldKind,
     /// The directory the crate's directory is created in.
     pub parent: PathBuf,
     /// The `tributary-plugin-sdk` crate directory, or a tributary checkout holding it in
@@ -39,9 +68,10 @@ pub struct Scaffolded {
     pub crate_name: String,
     /// The Rust library name (`-` replaced by `_`).
     pub lib_name: String,
-    /// The connector's full name (`connector.class`).
+    /// The connector's full name (`connector.class`), or the transform's
+    /// (`transforms.NAME.type`).
     pub connector_class: String,
-    pub kind: ConnectorType,
+    pub kind: ScaffoldKind,
     /// The SDK it depends on.
     pub sdk: PathBuf,
     /// The files written, relative to `dir`.
@@ -297,11 +327,12 @@ struct Names {
 }
 
 impl Names {
-    fn new(name: &str, kind: ConnectorType) -> Names {
+    fn new(name: &str, kind: ScaffoldKind) -> Names {
         let lib = name.replace('-', "_");
         let suffix = match kind {
-            ConnectorType::Source => "Source",
-            ConnectorType::Sink => "Sink",
+            ScaffoldKind::Source => "Source",
+            ScaffoldKind::Sink => "Sink",
+            ScaffoldKind::Transform => "Transform",
         };
         // `http-source-connector` is an HttpSource, not an HttpSourceConnectorSource.
         let mut base = camel_case(name);
@@ -313,18 +344,26 @@ impl Names {
             }
         }
         let ty = format!("{base}{suffix}");
-        let class = format!("com.example.{lib}.{ty}Connector");
+        let class = match kind {
+            ScaffoldKind::Transform => format!("com.example.{lib}.{ty}"),
+            _ => format!("com.example.{lib}.{ty}Connector"),
+        };
         Names { lib, ty, class }
     }
 }
 
 /// The files of a new crate (paths relative to its directory), without writing anything.
-pub fn render(name: &str, kind: ConnectorType, sdk: &Path) -> Vec<(PathBuf, String)> {
+pub fn render(name: &str, kind: ScaffoldKind, sdk: &Path) -> Vec<(PathBuf, String)> {
     let Names { lib, ty, class } = Names::new(name, kind);
     let templates = match kind {
-        ConnectorType::Source => SOURCE_FILES,
-        ConnectorType::Sink => SINK_FILES,
+        ScaffoldKind::Source => SOURCE_FILES,
+        ScaffoldKind::Sink => SINK_FILES,
+        ScaffoldKind::Transform => TRANSFORM_FILES,
     };
+    // A transform has its own README.
+    let common = COMMON_FILES
+        .iter()
+        .filter(|(path, _)| kind != ScaffoldKind::Transform || *path != "README.md");
     let fill = |template: &str| {
         template
             .replace("__CRATE__", name)
@@ -334,8 +373,7 @@ pub fn render(name: &str, kind: ConnectorType, sdk: &Path) -> Vec<(PathBuf, Stri
             .replace("__KIND__", &kind.to_string())
             .replace("__SDK__", &toml_string(&sdk.to_string_lossy()))
     };
-    COMMON_FILES
-        .iter()
+    common
         .chain(templates)
         .map(|(path, template)| (PathBuf::from(path), fill(template)))
         .collect()
@@ -409,7 +447,7 @@ const COMMON_FILES: &[(&str, &str)] = &[
 name = "__CRATE__"
 version = "0.1.0"
 edition = "2024"
-description = "A Tributary __KIND__ connector plugin"
+description = "A Tributary __KIND__ plugin"
 publish = false
 
 [lib]
@@ -438,7 +476,7 @@ panic = "unwind"
         "README.md",
         r#"# __CRATE__
 
-A Tributary __KIND__ connector plugin: `__CLASS__` (also `__TYPE__Connector`, `__TYPE__`).
+A Tributary __KIND__ plugin: `__CLASS__` (also `__TYPE__Connector`, `__TYPE__`).
 Made by `tributary plugin new`; see `docs/writing-a-plugin.md` in the Tributary repository.
 
 ```sh
@@ -711,6 +749,157 @@ impl SourceTask for __TYPE__Task {
     ),
 ];
 
+const TRANSFORM_FILES: &[(&str, &str)] = &[
+    (
+        "README.md",
+        r#"# __CRATE__
+
+A Tributary single message transform plugin: `__CLASS__` (also `__TYPE__`).
+Made by `tributary plugin new --transform`; see `docs/writing-a-plugin.md` in the Tributary
+repository.
+
+```sh
+cargo test                 # the transform through the SDK's test harness
+cargo build --release      # the plugin: target/release/lib__LIB__.so
+cp target/release/lib__LIB__.so /path/on/plugin.path/
+tributary plugin list --plugin-path /path/on/plugin.path
+```
+
+Use it in any connector's config:
+
+```json
+"transforms": "tag",
+"transforms.tag.type": "__CLASS__",
+"transforms.tag.header": "origin",
+"transforms.tag.value": "__CRATE__"
+```
+"#,
+    ),
+    (
+        "src/lib.rs",
+        r#"//! __TYPE__ (`__CLASS__`): a single message transform that adds a header to every
+//! record (`header` = `value`) and, when `topic.prefix` is set, prefixes its topic.
+//! Replace `apply` with your own transformation.
+//!
+//! Build with `cargo build --release` and copy `target/release/lib__LIB__.so` into a
+//! directory on the worker's `plugin.path`; then set `transforms.NAME.type` to
+//! `__CLASS__` (or `__TYPE__`) in a connector's config.
+
+pub mod transform;
+
+pub use transform::__TYPE__;
+
+// The library's exported symbols: its ABI version and the entry point the worker calls.
+tributary_plugin_sdk::export_plugin! {
+    transforms: [__TYPE__],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tributary_plugin_sdk::testing::{TransformHarness, config};
+    use tributary_plugin_sdk::{ConnectRecord, Data, SinkRecord, SourceRecord};
+
+    #[test]
+    fn adds_a_header_and_prefixes_the_topic() {
+        let mut h = TransformHarness::<__TYPE__>::configure(config(&[
+            ("header", "origin"),
+            ("value", "test"),
+            ("topic.prefix", "tagged-"),
+        ]))
+        .unwrap();
+        let out = h
+            .apply(vec![
+                ConnectRecord::Source(SourceRecord::new("a", Data::string("x"))),
+                ConnectRecord::Source(SourceRecord::new("b", Data::string("y"))),
+            ])
+            .unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].topic(), "tagged-b");
+        let header = &out[0].headers()[0];
+        assert_eq!(header.key, "origin");
+        assert_eq!(header.value, Data::string("test"));
+
+        let sink = ConnectRecord::Sink(SinkRecord::new("s", 0, 7, Data::string("z")));
+        assert_eq!(h.apply(vec![sink]).unwrap()[0].topic(), "tagged-s");
+        h.close().unwrap();
+    }
+
+    #[test]
+    fn a_config_without_a_header_is_refused() {
+        assert!(TransformHarness::<__TYPE__>::configure(config(&[])).is_err());
+    }
+}
+"#,
+    ),
+    (
+        "src/transform.rs",
+        r#"//! `__TYPE__`: the transformation and its config keys.
+
+use tributary_plugin_sdk::{
+    Config, ConfigDef, ConfigKey, ConnectRecord, Data, Header, Importance, Result, Transformation,
+    Validator,
+};
+
+pub const HEADER: &str = "header";
+pub const VALUE: &str = "value";
+pub const TOPIC_PREFIX: &str = "topic.prefix";
+
+#[derive(Debug, Default)]
+pub struct __TYPE__ {
+    header: String,
+    value: String,
+    topic_prefix: String,
+}
+
+impl Transformation for __TYPE__ {
+    const NAME: &'static str = "__CLASS__";
+
+    fn config_def() -> ConfigDef {
+        ConfigDef::new()
+            .define(
+                ConfigKey::string(HEADER)
+                    .validator(Validator::non_empty())
+                    .importance(Importance::High)
+                    .doc("The header added to every record."),
+            )
+            .define(
+                ConfigKey::string(VALUE)
+                    .default("")
+                    .importance(Importance::Medium)
+                    .doc("The header's value (a string)."),
+            )
+            .define(
+                ConfigKey::string(TOPIC_PREFIX)
+                    .default("")
+                    .importance(Importance::Low)
+                    .doc("Prepended to every record's topic; empty: topics are kept."),
+            )
+    }
+
+    fn configure(&mut self, config: Config) -> Result<()> {
+        self.header = config.string(HEADER).unwrap_or_default().to_owned();
+        self.value = config.string(VALUE).unwrap_or_default().to_owned();
+        self.topic_prefix = config.string(TOPIC_PREFIX).unwrap_or_default().to_owned();
+        Ok(())
+    }
+
+    fn apply(&mut self, mut record: ConnectRecord) -> Result<Option<ConnectRecord>> {
+        record.headers_mut().push(Header {
+            key: self.header.clone(),
+            value: Data::string(self.value.clone()),
+        });
+        if !self.topic_prefix.is_empty() {
+            let topic = format!("{}{}", self.topic_prefix, record.topic());
+            record.set_topic(topic);
+        }
+        Ok(Some(record))
+    }
+}
+"#,
+    ),
+];
+
 const SINK_FILES: &[(&str, &str)] = &[
     (
         "src/lib.rs",
@@ -964,11 +1153,17 @@ mod tests {
 
     #[test]
     fn names_follow_the_crate_name() {
-        let check = |name: &str, kind: ConnectorType, ty: &str, class: &str| {
+        let check = |name: &str, kind: ScaffoldKind, ty: &str, class: &str| {
             let n = Names::new(name, kind);
             assert_eq!((n.ty.as_str(), n.class.as_str()), (ty, class), "{name}");
         };
-        use ConnectorType::{Sink, Source};
+        use ScaffoldKind::{Sink, Source, Transform};
+        check(
+            "redact",
+            Transform,
+            "RedactTransform",
+            "com.example.redact.RedactTransform",
+        );
         check(
             "http",
             Source,
@@ -1048,7 +1243,7 @@ mod tests {
         std::fs::write(existing.join("keep.txt"), "mine").unwrap();
         let options = ScaffoldOptions {
             name: "taken".into(),
-            kind: ConnectorType::Source,
+            kind: ScaffoldKind::Source,
             parent: parent.path().to_path_buf(),
             sdk: None,
         };
@@ -1117,8 +1312,9 @@ mod tests {
 
         let mut made = Vec::new();
         for (name, kind) in [
-            ("scaffold-check-source", ConnectorType::Source),
-            ("scaffold-check-sink", ConnectorType::Sink),
+            ("scaffold-check-source", ScaffoldKind::Source),
+            ("scaffold-check-sink", ScaffoldKind::Sink),
+            ("scaffold-check-transform", ScaffoldKind::Transform),
         ] {
             let crate_ = scaffold(&ScaffoldOptions {
                 name: name.into(),
@@ -1222,5 +1418,28 @@ mod tests {
         );
         sink_task.close(&[tp]).unwrap();
         sink_task.stop().unwrap();
+
+        // The transform: found by its simple name, configured, applied to a batch.
+        let transform = registry
+            .lookup_transform("ScaffoldCheckTransform")
+            .unwrap()
+            .unwrap()
+            .clone();
+        assert_eq!(transform.name(), made[2].connector_class);
+        let mut t = transform.new_instance().unwrap();
+        let refused = t.configure(&config(&[])).unwrap();
+        assert!(
+            refused
+                .iter()
+                .any(|v| v.name == "header" && !v.errors.is_empty()),
+            "{refused:?}"
+        );
+        t.configure(&config(&[("header", "h"), ("topic.prefix", "p-")]))
+            .unwrap();
+        let out = t.apply_sink(&delivered).unwrap();
+        assert_eq!(out.len(), delivered.len());
+        assert_eq!(out[0].1.topic, "p-numbers");
+        assert_eq!(out[0].1.headers[0].key, "h");
+        t.close().unwrap();
     }
 }

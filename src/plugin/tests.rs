@@ -495,7 +495,7 @@ fn two_plugins_claiming_one_name_resolve_deterministically() {
         for name in [SOURCE, SINK] {
             assert_eq!(reg.lookup(name).unwrap().file(), kept, "{name}");
         }
-        let dups: Vec<_> = reg
+        let (transform_dups, dups): (Vec<_>, Vec<_>) = reg
             .issues()
             .iter()
             .map(|i| match i {
@@ -507,7 +507,23 @@ fn two_plugins_claiming_one_name_resolve_deterministically() {
                 } => (name.clone(), kept.clone(), ignored.clone()),
                 other => panic!("unexpected issue: {other}"),
             })
-            .collect();
+            .partition(|(name, _, _)| name == TRANSFORM || name == PREDICATE);
+        // The library's transform and predicate are duplicated too, settled the same way.
+        assert_eq!(
+            transform_dups,
+            [
+                (
+                    TRANSFORM.to_string(),
+                    kept.to_path_buf(),
+                    ignored.to_path_buf()
+                ),
+                (
+                    PREDICATE.to_string(),
+                    kept.to_path_buf(),
+                    ignored.to_path_buf()
+                ),
+            ]
+        );
         assert_eq!(
             dups,
             [
@@ -849,4 +865,331 @@ fn a_failing_or_panicking_host_callback_is_an_error_not_a_crash() {
         "{err}"
     );
     sink_task.stop().unwrap();
+}
+
+// ---- transformations and predicates (ABI 4) -------------------------------------------
+
+const TRANSFORM: &str = "io.tributary.connect.noop.NoopTransform";
+const PREDICATE: &str = "io.tributary.connect.noop.ValueContains";
+
+fn text_record(topic: &str, v: &str) -> SourceRecord {
+    SourceRecord::new(topic, Data::string(v)).with_source(
+        OffsetMap::from([("f".to_owned(), Value::from("x"))]),
+        OffsetMap::from([("pos".to_owned(), Value::Int64(v.len() as i64))]),
+    )
+}
+
+fn text_of(d: &Data) -> &str {
+    match &d.value {
+        Value::String(s) => s,
+        other => panic!("expected a string, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_plugin_exports_transforms_and_predicates_listed_by_name_and_alias() {
+    let fx = Fixture::new();
+    fx.put("plugins", "libnoop.so", &noop_bytes());
+    let reg = fx.loader().scan(&[fx.dir("plugins")]);
+    assert!(reg.issues().is_empty(), "{}", reg.render());
+    let t = reg.lookup_transform("NoopTransform").unwrap().unwrap();
+    assert_eq!(t.name(), TRANSFORM);
+    assert_eq!(t.kind(), TransformType::Transformation);
+    assert_eq!(t.version(), "0.1.0");
+    assert_eq!(t.aliases(), ["NoopTransform"]);
+    assert!(t.info().config_def.iter().any(|k| k.name == "noop.suffix"));
+    let p = reg.lookup_transform(PREDICATE).unwrap().unwrap();
+    assert_eq!(p.kind(), TransformType::Predicate);
+    assert!(reg.lookup_transform("Nope").unwrap().is_none());
+    // Connectors are not transforms, and transforms are not connectors.
+    assert!(reg.lookup_transform("NoopSource").unwrap().is_none());
+    assert!(reg.lookup("NoopTransform").is_err());
+    let table = reg.render();
+    assert!(table.contains("TRANSFORM"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(PREDICATE) && l.contains("predicate")),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_plugin_transform_takes_a_batch_and_answers_the_kept_records() {
+    let fx = Fixture::new();
+    fx.put("plugins", "libnoop.so", &noop_bytes());
+    let reg = fx.loader().scan(&[fx.dir("plugins")]);
+    let t = reg.lookup_transform(TRANSFORM).unwrap().unwrap().clone();
+    let mut i = t.new_instance().unwrap();
+    let values = i
+        .configure(&map(&[
+            ("noop.suffix", "!"),
+            ("noop.topic.suffix", "-t"),
+            ("noop.drop.on", "b"),
+        ]))
+        .unwrap();
+    assert!(values.iter().all(|v| v.errors.is_empty()), "{values:?}");
+    let input = vec![
+        text_record("in", "a"),
+        text_record("in", "b"),
+        text_record("in", "cc"),
+    ];
+    let out = i.apply_source(&input).unwrap();
+    let got: Vec<(usize, &str, &str)> = out
+        .iter()
+        .map(|(o, r)| (*o, r.topic.as_str(), text_of(&r.value)))
+        .collect();
+    assert_eq!(got, [(0, "in-t", "a!"), (2, "in-t", "cc!")]);
+    // What never crosses (the source position) is carried over from the input.
+    assert_eq!(out[1].1.source_offset, input[2].source_offset);
+    assert_eq!(out[1].1.partition, None);
+
+    let mut sink = SinkRecord::new("s", 3, 42, Data::string("z"));
+    sink.timestamp = Some(1000);
+    sink.timestamp_type = tributary_plugin_abi::record::TimestampType::CreateTime;
+    let out = i.apply_sink(std::slice::from_ref(&sink)).unwrap();
+    assert_eq!(out.len(), 1);
+    let r = &out[0].1;
+    assert_eq!(
+        (r.topic.as_str(), r.partition, r.offset, r.timestamp),
+        ("s-t", 3, 42, Some(1000))
+    );
+    assert_eq!(text_of(&r.value), "z!");
+    i.close().unwrap();
+}
+
+#[test]
+fn a_plugin_transform_refuses_a_bad_config_and_survives_failures_but_not_panics() {
+    let fx = Fixture::new();
+    fx.put("plugins", "libnoop.so", &noop_bytes());
+    let reg = fx.loader().scan(&[fx.dir("plugins")]);
+    let p = reg.lookup_transform(PREDICATE).unwrap().unwrap().clone();
+    let mut pi = p.new_instance().unwrap();
+    let values = pi.configure(&map(&[])).unwrap();
+    let bad: Vec<_> = values.iter().filter(|v| !v.errors.is_empty()).collect();
+    assert_eq!(bad.len(), 1, "{values:?}");
+    assert_eq!(bad[0].name, "noop.pattern");
+    pi.configure(&map(&[("noop.pattern", "ell")])).unwrap();
+    let answers = pi
+        .test_source(&[text_record("t", "hello"), text_record("t", "bye")])
+        .unwrap();
+    assert_eq!(answers, [true, false]);
+    // A predicate cannot transform.
+    let e = pi.apply_source(&[text_record("t", "x")]).unwrap_err();
+    assert!(e.to_string().contains("is a predicate"), "{e}");
+
+    let t = reg.lookup_transform(TRANSFORM).unwrap().unwrap().clone();
+    let mut ti = t.new_instance().unwrap();
+    ti.configure(&map(&[("noop.fail.on", "f"), ("noop.panic.on", "p")]))
+        .unwrap();
+    let e = ti.apply_source(&[text_record("t", "f")]).unwrap_err();
+    assert!(!e.is_panic(), "{e}");
+    assert!(e.to_string().contains("asked to fail"), "{e}");
+    assert_eq!(ti.apply_source(&[text_record("t", "ok")]).unwrap().len(), 1);
+    let e = ti.apply_source(&[text_record("t", "p")]).unwrap_err();
+    assert!(e.is_panic(), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(TRANSFORM) && text.contains("asked to panic"),
+        "{text}"
+    );
+    // Poisoned: not called again.
+    let e = ti.apply_source(&[text_record("t", "ok")]).unwrap_err();
+    assert!(e.to_string().contains("restart the task"), "{e}");
+}
+
+#[test]
+fn a_chain_applies_plugin_transforms_with_built_ins_and_plugin_predicates() {
+    use crate::worker::transform;
+    let fx = Fixture::new();
+    fx.put("plugins", "libnoop.so", &noop_bytes());
+    // Kept alive for the test: the chain resolves plugin types against live registries.
+    let _shared = SharedRegistry::new(fx.loader().scan(&[fx.dir("plugins")]));
+    let props = map(&[
+        ("transforms", "suffix,route,boom"),
+        ("transforms.suffix.type", "NoopTransform"),
+        ("transforms.suffix.noop.suffix", "!"),
+        ("transforms.suffix.noop.drop.on", "drop"),
+        ("transforms.suffix.predicate", "hello"),
+        ("transforms.route.type", "RegexRouter"),
+        ("transforms.route.regex", "(.*)"),
+        ("transforms.route.replacement", "$1-routed"),
+        ("transforms.boom.type", TRANSFORM),
+        ("transforms.boom.noop.panic.on", "boom"),
+        ("predicates", "hello"),
+        ("predicates.hello.type", "ValueContains"),
+        ("predicates.hello.noop.pattern", "o"),
+    ]);
+    let chain = transform::parse(&props).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(chain.len(), 3);
+    let out = chain.apply_source_batch(vec![
+        text_record("t", "hello"),
+        text_record("t", "abc"),
+        text_record("t", "boom"),
+        text_record("t", "drop"),
+        text_record("t", "yo"),
+    ]);
+    assert_eq!(out.len(), 5);
+    let kept = |i: usize| match &out[i] {
+        Ok(Some(r)) => (r.topic.clone(), text_of(&r.value).to_owned()),
+        other => panic!("record {i}: {other:?}"),
+    };
+    // The predicate picks records containing "o"; the suffix applies only to them.
+    assert_eq!(kept(0), ("t-routed".into(), "hello!".into()));
+    assert_eq!(kept(1), ("t-routed".into(), "abc".into()));
+    assert_eq!(kept(4), ("t-routed".into(), "yo!".into()));
+    // Stages see what the earlier ones made: "boom" got its suffix before the third stage,
+    // which panics only on a bare "boom". "drop" was selected by the predicate and dropped.
+    assert_eq!(kept(2), ("t-routed".into(), "boom!".into()));
+    assert!(matches!(out[3], Ok(None)), "{:?}", out[3]);
+    // The source position survives the chain.
+    let Ok(Some(r)) = &out[1] else { unreachable!() };
+    assert_eq!(r.source_offset, text_record("t", "abc").source_offset);
+
+    // A panic fails only the record that caused it; the rest of the batch goes on, and
+    // the stage works again afterwards (a fresh instance).
+    let panicky = transform::parse(&map(&[
+        ("transforms", "boom"),
+        ("transforms.boom.type", "NoopTransform"),
+        ("transforms.boom.noop.panic.on", "boom"),
+    ]))
+    .unwrap();
+    let out = panicky.apply_sink_batch(vec![
+        SinkRecord::new("s", 0, 0, Data::string("a")),
+        SinkRecord::new("s", 0, 1, Data::string("boom")),
+        SinkRecord::new("s", 0, 2, Data::string("c")),
+    ]);
+    assert!(matches!(&out[0], Ok(Some(_))), "{:?}", out[0]);
+    let e = out[1].as_ref().unwrap_err();
+    assert_eq!((e.alias.as_str(), e.class), ("boom", TRANSFORM));
+    assert!(e.message.contains("asked to panic"), "{e}");
+    assert!(matches!(&out[2], Ok(Some(_))), "{:?}", out[2]);
+    let mut r = SinkRecord::new("s", 0, 3, Data::string("later"));
+    assert!(panicky.apply_sink(&mut r).unwrap());
+    assert_eq!(text_of(&r.value), "later");
+}
+
+#[test]
+fn a_chain_names_the_alias_and_key_of_a_bad_plugin_transform_config() {
+    use crate::worker::transform;
+    let fx = Fixture::new();
+    fx.put("plugins", "libnoop.so", &noop_bytes());
+    let _shared = SharedRegistry::new(fx.loader().scan(&[fx.dir("plugins")]));
+    let errors = transform::parse(&map(&[
+        ("predicates", "p"),
+        ("predicates.p.type", "ValueContains"),
+        ("transforms", "t"),
+        ("transforms.t.type", "ValueContains"),
+    ]))
+    .unwrap_err();
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert!(keys.contains(&"predicates.p.noop.pattern"), "{errors:?}");
+    let e = errors
+        .iter()
+        .find(|e| e.key == "transforms.t.type")
+        .unwrap_or_else(|| panic!("{errors:?}"));
+    assert!(e.message.contains("is a predicate"), "{e}");
+    // The validate answer shows the plugin's keys under the alias's group.
+    let v = transform::validate(&map(&[
+        ("transforms", "t"),
+        ("transforms.t.type", "NoopTransform"),
+    ]));
+    let (def, value) = v
+        .iter()
+        .find(|(_, v)| v.name == "transforms.t.noop.suffix")
+        .unwrap_or_else(|| panic!("{v:?}"));
+    assert_eq!(
+        def.as_ref().unwrap().group.as_deref(),
+        Some("Transforms: t")
+    );
+    assert!(value.errors.is_empty());
+    // Listed for the REST catalog, with the plugin's version.
+    let listed = transform::lookup("NoopTransform").unwrap();
+    assert_eq!(listed.class, TRANSFORM);
+    assert_eq!(listed.version.as_deref(), Some("0.1.0"));
+}
+
+#[test]
+fn transforms_of_one_library_take_a_batch_in_one_crossing() {
+    use crate::plugin::transform::CROSSINGS;
+    use crate::worker::transform;
+    let fx = Fixture::new();
+    fx.put("plugins", "libnoop.so", &noop_bytes());
+    let shared = SharedRegistry::new(fx.loader().scan(&[fx.dir("plugins")]));
+    let reg = shared.snapshot();
+    let t = reg.lookup_transform(TRANSFORM).unwrap().unwrap().clone();
+
+    // The host's chain call: each instance gets what the one before answered.
+    let mut a = t.new_instance().unwrap();
+    a.configure(&map(&[("noop.suffix", "!"), ("noop.drop.on", "b")]))
+        .unwrap();
+    let mut b = t.new_instance().unwrap();
+    b.configure(&map(&[("noop.suffix", "?"), ("noop.panic.on", "c!")]))
+        .unwrap();
+    let input = [
+        SinkRecord::new("s", 0, 0, Data::string("a")),
+        SinkRecord::new("s", 0, 1, Data::string("b")),
+        SinkRecord::new("s", 0, 2, Data::string("d")),
+    ];
+    let out = TransformInstance::apply_chain_sink(&mut [&mut a, &mut b], &input).unwrap();
+    let got: Vec<(usize, &str, i64)> = out
+        .iter()
+        .map(|(o, r)| (*o, text_of(&r.value), r.offset))
+        .collect();
+    assert_eq!(got, [(0, "a!?", 0), (2, "d!?", 2)]);
+    // A panic in the second: its position, and only it is poisoned.
+    let (at, e) = TransformInstance::apply_chain_sink(
+        &mut [&mut a, &mut b],
+        &[SinkRecord::new("s", 0, 3, Data::string("c"))],
+    )
+    .unwrap_err();
+    assert_eq!(at, 1);
+    assert!(
+        e.is_panic() && e.to_string().contains("asked to panic"),
+        "{e}"
+    );
+    assert_eq!(a.apply_sink(&input[..1]).unwrap().len(), 1);
+    assert!(b.apply_sink(&input[..1]).is_err());
+
+    // In a chain: two plugin transforms in a row cross once per batch.
+    let chain = transform::parse(&map(&[
+        ("transforms", "one,two"),
+        ("transforms.one.type", "NoopTransform"),
+        ("transforms.one.noop.suffix", "!"),
+        ("transforms.two.type", "NoopTransform"),
+        ("transforms.two.noop.suffix", "?"),
+        ("transforms.two.noop.panic.on", "boom!"),
+    ]))
+    .unwrap();
+    let before = CROSSINGS.with(|c| c.get());
+    let out = chain.apply_source_batch(vec![
+        text_record("t", "x"),
+        text_record("t", "y"),
+        text_record("t", "z"),
+    ]);
+    assert_eq!(CROSSINGS.with(|c| c.get()) - before, 1);
+    let values: Vec<String> = out
+        .iter()
+        .map(|r| match r {
+            Ok(Some(r)) => text_of(&r.value).to_owned(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(values, ["x!?", "y!?", "z!?"]);
+    // A panic in the run: the stages are applied one by one instead, failing only the
+    // record that panics.
+    let out = chain.apply_source_batch(vec![text_record("t", "ok"), text_record("t", "boom")]);
+    assert!(
+        matches!(&out[0], Ok(Some(r)) if text_of(&r.value) == "ok!?"),
+        "{out:?}"
+    );
+    let e = out[1].as_ref().unwrap_err();
+    assert_eq!(e.alias, "two");
+    assert!(e.message.contains("asked to panic"), "{e}");
+    // And the run works again afterwards.
+    let out = chain.apply_source_batch(vec![text_record("t", "w")]);
+    assert!(
+        matches!(&out[0], Ok(Some(r)) if text_of(&r.value) == "w!?"),
+        "{out:?}"
+    );
 }

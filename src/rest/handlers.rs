@@ -805,11 +805,12 @@ pub async fn list_plugins(State(s): State<RestState>, q: Query) -> Reply {
         };
         plugins.extend(convert::converter_classes().map(|c| builtin(c, "converter")));
         plugins.extend(convert::header_converter_classes().map(|c| builtin(c, "header_converter")));
-        plugins.extend(
-            transform::catalog()
-                .into_iter()
-                .map(|t| builtin(t.class, t.kind.as_str())),
-        );
+        // Built-ins report the worker's version, plugin transforms their own.
+        plugins.extend(transform::catalog().into_iter().map(|t| PluginInfo {
+            class: t.class.to_owned(),
+            kind: t.kind.as_str(),
+            version: t.version.or_else(|| Some(super::VERSION.to_owned())),
+        }));
     }
     Ok(Json(plugins).into_response())
 }
@@ -837,7 +838,7 @@ pub async fn plugin_config(
     let keys = s
         .blocking(move |h| match h.plugin_config_keys(&name) {
             Ok(keys) => Ok(Some(keys)),
-            // A built-in transformation or predicate describes its own keys.
+            // A transformation or predicate (built-in or a plugin's) describes its own keys.
             Err(WorkerError::Plugin(_)) => Ok(transform::lookup(&name).map(|t| t.config)),
             Err(e) => Err(e),
         })

@@ -102,9 +102,12 @@ impl Standalone {
                     anyhow::bail!("the worker config names neither a data dir nor a cluster");
                 };
                 let handle = tokio::runtime::Handle::current();
-                let servers = bootstrap_servers.clone();
+                // The worker's `producer.*` keys (acks, enable.idempotence, timeouts) set
+                // the one client every task shares on the cluster.
+                let mut props = config.producer.clone();
+                props.insert("bootstrap.servers".into(), bootstrap_servers.clone());
                 let remote = tokio::task::spawn_blocking(move || {
-                    let settings = RemoteConfig::new(&servers)?;
+                    let settings = RemoteConfig::from_props(&props)?;
                     RemoteClient::connect_on(settings, handle).map_err(anyhow::Error::from)
                 })
                 .await?

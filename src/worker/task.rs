@@ -1107,11 +1107,12 @@ fn transform_source(
         return Ok(Vec::new());
     }
     let mut out = Vec::with_capacity(records.len());
-    for r in records {
-        let mut owned = r.to_owned().map_err(|e| trace_of(&e))?;
-        match chain.apply_source(&mut owned) {
-            Ok(true) => out.push(Some(owned)),
-            Ok(false) => out.push(None),
+    let owned: Result<Vec<_>, _> = records.iter().map(|r| r.to_owned()).collect();
+    let results = chain.apply_source_batch(owned.map_err(|e| trace_of(&e))?);
+    for (r, result) in records.iter().zip(results) {
+        match result {
+            Ok(Some(owned)) => out.push(Some(owned)),
+            Ok(None) => out.push(None),
             Err(e) => {
                 let failure = Failure::transform(&e);
                 let context = format!("a record for topic {}", r.topic);
@@ -1129,11 +1130,12 @@ fn transform_source(
 /// failure is handled as `errors.tolerance` says, the DLQ getting the consumed record.
 fn transform_sink(spec: &TaskSpec, batch: &[Converted<'_>]) -> Result<Vec<SinkRecord>, String> {
     let mut out = Vec::with_capacity(batch.len());
-    for c in batch {
-        let mut r = c.to_record();
-        match spec.common.transforms.apply_sink(&mut r) {
-            Ok(true) => out.push(r),
-            Ok(false) => {}
+    let records = batch.iter().map(|c| c.to_record()).collect();
+    let results = spec.common.transforms.apply_sink_batch(records);
+    for (c, result) in batch.iter().zip(results) {
+        match result {
+            Ok(Some(r)) => out.push(r),
+            Ok(None) => {}
             Err(e) => {
                 let failure = Failure::transform(&e);
                 let o = c.record;

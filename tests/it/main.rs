@@ -17,6 +17,7 @@ mod clients;
 mod crash;
 mod hostile;
 mod log_model;
+mod plugin_transforms;
 mod recovery;
 mod remote_client;
 mod remote_worker;

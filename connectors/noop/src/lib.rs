@@ -12,6 +12,9 @@
 //! `noop.panic.on` and `noop.fail.on` make a chosen call panic or fail (retriably), to test
 //! how the worker isolates a faulty plugin.
 //!
+//! `NoopTransform` and `ValueContains` ([`transform`]) are a transformation and a predicate
+//! from a plugin, for the worker's tests of plugin transforms.
+//!
 //! They also exercise the worker's side of the contexts: a source task resumes from the
 //! committed offset of its partition; `noop.request.reconfiguration` and `noop.raise.error`
 //! make a connector call its context from a thread of its own; `noop.pause.after.records`
@@ -23,13 +26,17 @@ pub mod config;
 pub mod context;
 pub mod sink;
 pub mod source;
+pub mod transform;
 
 pub use sink::{NoopSink, NoopSinkTask};
 pub use source::{NoopSource, NoopSourceTask};
+pub use transform::{NoopTransform, ValueContains};
 
 tributary_plugin_sdk::export_plugin! {
     sources: [NoopSource],
     sinks: [NoopSink],
+    transforms: [NoopTransform],
+    predicates: [ValueContains],
 }
 
 #[cfg(test)]

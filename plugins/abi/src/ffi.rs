@@ -18,8 +18,20 @@
 //! - Records cross as views ([`crate::view`]): a sink batch is lent by the host for the
 //!   `sink_task_put` call; a polled source batch is lent by the plugin until the next
 //!   `source_task_poll`, `source_task_stop` or `source_task_free` of that task.
-//! - Instances (connectors, tasks) are opaque [`Handle`]s owned by the plugin; the host
-//!   hands each back to the matching `*_free` function exactly once.
+//! - A transform batch is lent by the host as sink record views for the `transform_apply` or
+//!   `predicate_test` call; the transformed batch ([`TransformedBatch`]) is lent by the
+//!   plugin until the next call on that transform handle or its free.
+//! - Instances (connectors, tasks, transforms and predicates) are opaque [`Handle`]s owned
+//!   by the plugin; the host hands each back to the matching `*_free` function exactly once.
+//!
+//! # Transformations and predicates (ABI 4)
+//!
+//! Besides connectors, a plugin describes its transformations and predicates
+//! ([`TransformDescriptor`]s); the host makes instances (`transform_new`), configures them
+//! with a string map (`transform_configure`, answering the validation of every key), and
+//! hands them whole batches: `transform_apply` answers the records kept, each with the index
+//! of the record it came from, so that what does not cross (a source record's source
+//! position) stays with the host; `predicate_test` answers one byte per record.
 //!
 //! # Calls
 //!
@@ -57,7 +69,7 @@ use std::ffi::c_void;
 
 /// The version of this ABI: the symbols, [`PluginApi`]'s layout and the [`crate::wire`]
 /// encodings. Any change to them bumps it; the host refuses libraries that report another.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// `extern "C" fn() -> u32`, answering the plugin's [`ABI_VERSION`]. The first and, on a
 /// mismatch, the only call the host makes into a library.
@@ -285,6 +297,65 @@ pub struct ConnectorDescriptor {
     pub config_def: Buf,
 }
 
+/// Whether a transform descriptor is a transformation or a predicate.
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransformKind(pub u32);
+
+impl TransformKind {
+    /// Kafka Connect's `Transformation`: a batch in, the transformed batch out.
+    pub const TRANSFORMATION: TransformKind = TransformKind(1);
+    /// Kafka Connect's `Predicate`: a yes or no per record.
+    pub const PREDICATE: TransformKind = TransformKind(2);
+}
+
+/// Which records a transform batch holds: the records of a source task (before
+/// conversion; a view's `partition` of -1 means none chosen, `offset` is -1) or of a sink
+/// task (after conversion).
+#[repr(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordKind(pub u32);
+
+impl RecordKind {
+    pub const SOURCE: RecordKind = RecordKind(1);
+    pub const SINK: RecordKind = RecordKind(2);
+}
+
+/// One transformation or predicate a plugin exports (as [`ConnectorDescriptor`]).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct TransformDescriptor {
+    /// The full name users put in `transforms.NAME.type` or `predicates.NAME.type`.
+    pub name: Str,
+    pub kind: TransformKind,
+    pub version: Str,
+    /// Extra names besides the simple name the host derives from `name`.
+    pub aliases: *const Str,
+    pub aliases_len: usize,
+    /// The config definition, encoded by [`crate::config::encode_config_keys`].
+    pub config_def: Buf,
+}
+
+/// A transformed batch, lent by the plugin until the next call on the same transform
+/// handle (or its free): `len` records, and for each the index in the input batch of the
+/// record it was made from (ascending; a missing index is a dropped record).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct TransformedBatch {
+    pub records: *const crate::view::SinkRecordView,
+    pub origins: *const u32,
+    pub len: usize,
+}
+
+impl TransformedBatch {
+    /// No records.
+    pub const EMPTY: TransformedBatch = TransformedBatch {
+        records: std::ptr::null(),
+        origins: std::ptr::null(),
+        len: 0,
+    };
+}
+
 /// The plugin's function table. Its layout is fixed for an [`ABI_VERSION`].
 ///
 /// Function arguments: `index` selects a connector in `connectors`; `h` is a handle created
@@ -369,6 +440,55 @@ pub struct PluginApi {
     pub sink_task_close: unsafe extern "C" fn(h: Handle, partitions: Buf, err: Writer) -> Status,
     pub sink_task_stop: unsafe extern "C" fn(h: Handle, err: Writer) -> Status,
     pub sink_task_free: unsafe extern "C" fn(h: Handle),
+
+    /// The transformations and predicates the plugin exports (ABI 4).
+    pub transforms: *const TransformDescriptor,
+    pub transforms_len: usize,
+    /// Create an instance of transform or predicate `index` (not configured).
+    pub transform_new: unsafe extern "C" fn(index: u32, out: *mut Handle, err: Writer) -> Status,
+    /// Configure with a string map (the keys after `transforms.ALIAS.`). `out` gets the
+    /// encoded [`crate::config::ConfigValueInfo`] list; when any has errors the
+    /// configuration was refused and the status is [`Status::FAILED`].
+    pub transform_configure:
+        unsafe extern "C" fn(h: Handle, config: Buf, out: Writer, err: Writer) -> Status,
+    /// Transform a batch of `len` records lent as views for the call (a transformation
+    /// only); `out` gets the transformed batch, lent until the next call on `h`.
+    pub transform_apply: unsafe extern "C" fn(
+        h: Handle,
+        kind: RecordKind,
+        records: *const crate::view::SinkRecordView,
+        len: usize,
+        out: *mut TransformedBatch,
+        err: Writer,
+    ) -> Status,
+    /// Apply `n` transformations of this library (distinct handles, `hs[0]` first) to a
+    /// batch in one call, as `n` calls of `transform_apply` would: each gets what the one
+    /// before answered. `out` gets the last answer, each record with the index of the input
+    /// record it came from, lent until the next call on any of the handles. When one fails,
+    /// `failed` gets its position in `hs` and the status and message are its own.
+    pub transform_apply_chain: unsafe extern "C" fn(
+        hs: *const Handle,
+        n: usize,
+        kind: RecordKind,
+        records: *const crate::view::SinkRecordView,
+        len: usize,
+        out: *mut TransformedBatch,
+        failed: *mut usize,
+        err: Writer,
+    ) -> Status,
+    /// Test each of `len` records (a predicate only): `out` gets `len` bytes, 1 for a
+    /// record that matches, 0 for one that does not.
+    pub predicate_test: unsafe extern "C" fn(
+        h: Handle,
+        kind: RecordKind,
+        records: *const crate::view::SinkRecordView,
+        len: usize,
+        out: Writer,
+        err: Writer,
+    ) -> Status,
+    /// Kafka's `close()`: release what the instance holds.
+    pub transform_close: unsafe extern "C" fn(h: Handle, err: Writer) -> Status,
+    pub transform_free: unsafe extern "C" fn(h: Handle),
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! worker `dlopen`s it and talks to it only through what this crate defines:
 //!
 //! - [`ffi`]: the exported symbols (all prefixed `tributary_plugin_`), [`ABI_VERSION`], the
-//!   `#[repr(C)]` function table [`PluginApi`] and connector descriptors, status codes, the
+//!   `#[repr(C)]` function table [`PluginApi`], connector and transform descriptors, status codes, the
 //!   borrowed-buffer / writer-callback types through which bytes cross, and the host's
 //!   callback tables ([`ConnectorHostApi`], [`SourceTaskHostApi`], [`SinkTaskHostApi`]) behind
 //!   Kafka Connect's connector and task contexts.

@@ -15,19 +15,23 @@ use std::sync::{Once, OnceLock};
 use tributary_plugin_abi::config::{ConfigValueInfo, encode_config_keys, encode_config_values};
 use tributary_plugin_abi::data::Data;
 use tributary_plugin_abi::ffi::{
-    Buf, ConnectorDescriptor, ConnectorHostRef, ConnectorKind, Handle, PluginApi, SinkTaskHostRef,
-    SourceTaskHostRef, Status, Str, Writer,
+    Buf, ConnectorDescriptor, ConnectorHostRef, ConnectorKind, Handle, PluginApi, RecordKind,
+    SinkTaskHostRef, SourceTaskHostRef, Status, Str, TransformDescriptor, TransformKind,
+    TransformedBatch, Writer,
 };
 use tributary_plugin_abi::record::{
     self, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
 };
-use tributary_plugin_abi::view::{self, SinkRecordView, SourceBatchBuilder, SourceBatchView};
+use tributary_plugin_abi::view::{
+    self, SinkBatchBuilder, SinkRecordView, SourceBatchBuilder, SourceBatchView,
+};
 use tributary_plugin_abi::wire::{self, DecodeError, StringMap};
 
 use crate::config::RawConfig;
 use crate::connector::{SinkConnector, SinkTask, SourceConnector, SourceTask};
 use crate::context::{ConnectorContext, SinkTaskContext, SourceTaskContext};
 use crate::error::ConnectError;
+use crate::transform::{ConnectRecord, Predicate, Transformation};
 
 /// A failed call as the boundary reports it: a status and a message.
 #[derive(Debug)]
@@ -218,6 +222,81 @@ pub(crate) fn new_sink_task<C: SinkConnector>() -> Box<dyn ErasedSinkTask> {
     Box::new(C::Task::default())
 }
 
+/// A transformation or a predicate behind one handle type.
+pub(crate) trait ErasedTransform: Send {
+    /// Validate and, when valid, configure: the validation result either way.
+    fn configure(&mut self, raw: &RawConfig) -> CallResult<Vec<ConfigValueInfo>>;
+    fn apply(&mut self, records: Vec<ConnectRecord>) -> CallResult<Vec<(u32, ConnectRecord)>>;
+    fn test(&mut self, records: &[ConnectRecord]) -> CallResult<Vec<bool>>;
+    fn close(&mut self) -> CallResult;
+}
+
+struct AsTransform<T>(T);
+struct AsPredicate<T>(T);
+
+fn configure_with(
+    def: crate::config::ConfigDef,
+    raw: &RawConfig,
+    configure: impl FnOnce(crate::config::Config) -> crate::Result<()>,
+) -> CallResult<Vec<ConfigValueInfo>> {
+    let values = def.validate(raw);
+    if values.iter().any(|v| !v.errors.is_empty()) {
+        return Ok(values);
+    }
+    configure(def.parse(raw)?)?;
+    Ok(values)
+}
+
+impl<T: Transformation> ErasedTransform for AsTransform<T> {
+    fn configure(&mut self, raw: &RawConfig) -> CallResult<Vec<ConfigValueInfo>> {
+        configure_with(T::config_def(), raw, |c| self.0.configure(c))
+    }
+    fn apply(&mut self, records: Vec<ConnectRecord>) -> CallResult<Vec<(u32, ConnectRecord)>> {
+        let mut out = Vec::with_capacity(records.len());
+        for (i, r) in records.into_iter().enumerate() {
+            if let Some(r) = self.0.apply(r)? {
+                out.push((i as u32, r));
+            }
+        }
+        Ok(out)
+    }
+    fn test(&mut self, _records: &[ConnectRecord]) -> CallResult<Vec<bool>> {
+        Err(CallError::invalid(format!(
+            "{} is a transformation, not a predicate",
+            T::NAME
+        )))
+    }
+    fn close(&mut self) -> CallResult {
+        Ok(self.0.close()?)
+    }
+}
+
+impl<T: Predicate> ErasedTransform for AsPredicate<T> {
+    fn configure(&mut self, raw: &RawConfig) -> CallResult<Vec<ConfigValueInfo>> {
+        configure_with(T::config_def(), raw, |c| self.0.configure(c))
+    }
+    fn apply(&mut self, _records: Vec<ConnectRecord>) -> CallResult<Vec<(u32, ConnectRecord)>> {
+        Err(CallError::invalid(format!(
+            "{} is a predicate, not a transformation",
+            T::NAME
+        )))
+    }
+    fn test(&mut self, records: &[ConnectRecord]) -> CallResult<Vec<bool>> {
+        Ok(records.iter().map(|r| self.0.test(r)).collect())
+    }
+    fn close(&mut self) -> CallResult {
+        Ok(self.0.close()?)
+    }
+}
+
+pub(crate) fn new_transform<T: Transformation>() -> Box<dyn ErasedTransform> {
+    Box::new(AsTransform(T::default()))
+}
+
+pub(crate) fn new_predicate<T: Predicate>() -> Box<dyn ErasedTransform> {
+    Box::new(AsPredicate(T::default()))
+}
+
 // ---------------------------------------------------------------------------------------
 // Panics.
 
@@ -323,11 +402,24 @@ pub(crate) struct Entry {
     pub new_sink_task: Option<fn() -> Box<dyn ErasedSinkTask>>,
 }
 
-/// The connectors a plugin exports; built by the code [`crate::export_plugin!`] emits.
+/// One exported transformation or predicate.
+#[derive(Debug)]
+pub(crate) struct TransformEntry {
+    pub name: String,
+    pub kind: TransformKind,
+    pub version: String,
+    pub aliases: Vec<String>,
+    pub config_def: Vec<u8>,
+    pub new: fn() -> Box<dyn ErasedTransform>,
+}
+
+/// The connectors, transformations and predicates a plugin exports; built by the code
+/// [`crate::export_plugin!`] emits.
 #[derive(Debug)]
 pub struct Registry {
     plugin_version: &'static str,
     entries: Vec<Entry>,
+    transforms: Vec<TransformEntry>,
 }
 
 fn config_def_bytes(name: &str, def: &crate::config::ConfigDef) -> Vec<u8> {
@@ -346,7 +438,30 @@ impl Registry {
         Registry {
             plugin_version,
             entries: Vec::new(),
+            transforms: Vec::new(),
         }
+    }
+
+    pub fn transform<T: Transformation>(&mut self) {
+        self.transforms.push(TransformEntry {
+            name: T::NAME.to_owned(),
+            kind: TransformKind::TRANSFORMATION,
+            version: T::VERSION.unwrap_or(self.plugin_version).to_owned(),
+            aliases: T::ALIASES.iter().map(|a| (*a).to_owned()).collect(),
+            config_def: config_def_bytes(T::NAME, &T::config_def()),
+            new: new_transform::<T>,
+        });
+    }
+
+    pub fn predicate<T: Predicate>(&mut self) {
+        self.transforms.push(TransformEntry {
+            name: T::NAME.to_owned(),
+            kind: TransformKind::PREDICATE,
+            version: T::VERSION.unwrap_or(self.plugin_version).to_owned(),
+            aliases: T::ALIASES.iter().map(|a| (*a).to_owned()).collect(),
+            config_def: config_def_bytes(T::NAME, &T::config_def()),
+            new: new_predicate::<T>,
+        });
     }
 
     pub fn source<C: SourceConnector>(&mut self) {
@@ -381,8 +496,11 @@ impl Registry {
 /// construction.
 struct PluginState {
     entries: Vec<Entry>,
+    transforms: Vec<TransformEntry>,
     _aliases: Vec<Vec<Str>>,
     _descriptors: Vec<ConnectorDescriptor>,
+    _transform_aliases: Vec<Vec<Str>>,
+    _transform_descriptors: Vec<TransformDescriptor>,
     api: PluginApi,
 }
 
@@ -402,6 +520,23 @@ fn str_of(s: &str) -> Str {
 impl PluginState {
     fn new(registry: Registry) -> PluginState {
         let entries = registry.entries;
+        let transforms = registry.transforms;
+        let transform_aliases: Vec<Vec<Str>> = transforms
+            .iter()
+            .map(|e| e.aliases.iter().map(|a| str_of(a)).collect())
+            .collect();
+        let transform_descriptors: Vec<TransformDescriptor> = transforms
+            .iter()
+            .zip(&transform_aliases)
+            .map(|(e, a)| TransformDescriptor {
+                name: str_of(&e.name),
+                kind: e.kind,
+                version: str_of(&e.version),
+                aliases: a.as_ptr(),
+                aliases_len: a.len(),
+                config_def: Buf::from_slice(&e.config_def),
+            })
+            .collect();
         let aliases: Vec<Vec<Str>> = entries
             .iter()
             .map(|e| e.aliases.iter().map(|a| str_of(a)).collect())
@@ -447,11 +582,23 @@ impl PluginState {
             sink_task_close,
             sink_task_stop,
             sink_task_free,
+            transforms: transform_descriptors.as_ptr(),
+            transforms_len: transform_descriptors.len(),
+            transform_new,
+            transform_configure,
+            transform_apply,
+            transform_apply_chain,
+            predicate_test,
+            transform_close,
+            transform_free,
         };
         PluginState {
             entries,
+            transforms,
             _aliases: aliases,
             _descriptors: descriptors,
+            _transform_aliases: transform_aliases,
+            _transform_descriptors: transform_descriptors,
             api,
         }
     }
@@ -858,6 +1005,323 @@ unsafe extern "C" fn sink_task_stop(h: Handle, err: Writer) -> Status {
 unsafe extern "C" fn sink_task_free(h: Handle) {
     // SAFETY: per the table's contract.
     unsafe { free_handle::<dyn ErasedSinkTask>(h) }
+}
+
+// ---- transformations and predicates ----------------------------------------------------
+
+/// A transform or predicate and its last transformed batch, lent to the host until the
+/// next call on the handle, with the views that describe it (reused across calls).
+pub(crate) struct TransformSlot {
+    pub transform: Box<dyn ErasedTransform>,
+    pub out: Vec<SinkRecord>,
+    pub origins: Vec<u32>,
+    pub views: SinkBatchBuilder,
+}
+
+/// # Safety
+///
+/// As for [`handle_mut`], with a transform handle.
+unsafe fn transform_slot<'a>(h: Handle) -> CallResult<&'a mut TransformSlot> {
+    if h.is_null() {
+        return Err(CallError::invalid("null handle"));
+    }
+    // SAFETY: guaranteed by the caller.
+    Ok(unsafe { &mut *h.cast::<TransformSlot>() })
+}
+
+/// Read a lent batch into records of `kind`.
+///
+/// # Safety
+///
+/// `records` must point to `len` views valid for the call.
+pub(crate) unsafe fn read_batch(
+    kind: RecordKind,
+    records: *const SinkRecordView,
+    len: usize,
+) -> CallResult<Vec<ConnectRecord>> {
+    let source = match kind {
+        RecordKind::SOURCE => true,
+        RecordKind::SINK => false,
+        other => {
+            return Err(CallError::invalid(format!(
+                "unknown record kind {}",
+                other.0
+            )));
+        }
+    };
+    // SAFETY: guaranteed by the caller.
+    let views = unsafe { view::sink_records(records, len) };
+    let mut out = Vec::with_capacity(views.len());
+    for v in views {
+        // SAFETY: as above.
+        let r = unsafe { view::read_sink_record(v) }?;
+        out.push(if source {
+            ConnectRecord::Source(SourceRecord {
+                source_partition: record::OffsetMap::new(),
+                source_offset: record::OffsetMap::new(),
+                topic: r.topic,
+                partition: (r.partition >= 0).then_some(r.partition),
+                key: r.key,
+                value: r.value,
+                timestamp: r.timestamp,
+                headers: r.headers,
+            })
+        } else {
+            ConnectRecord::Sink(r)
+        });
+    }
+    Ok(out)
+}
+
+/// A record as the view of a transformed batch describes it (a source record with no
+/// partition as -1, its timestamp as create time; source positions stay with the host).
+pub(crate) fn as_sink_record(r: ConnectRecord) -> SinkRecord {
+    match r {
+        ConnectRecord::Sink(r) => r,
+        ConnectRecord::Source(r) => SinkRecord {
+            topic: r.topic,
+            partition: r.partition.unwrap_or(-1),
+            offset: -1,
+            key: r.key,
+            value: r.value,
+            timestamp_type: match r.timestamp {
+                Some(_) => record::TimestampType::CreateTime,
+                None => record::TimestampType::NoTimestamp,
+            },
+            timestamp: r.timestamp,
+            headers: r.headers,
+        },
+    }
+}
+
+fn transform_entry_at(index: u32) -> CallResult<&'static TransformEntry> {
+    let state = STATE
+        .get()
+        .ok_or_else(|| CallError::invalid("the plugin entry point was not called"))?;
+    state
+        .transforms
+        .get(index as usize)
+        .ok_or_else(|| CallError::invalid(format!("no transform at index {index}")))
+}
+
+unsafe extern "C" fn transform_new(index: u32, out: *mut Handle, err: Writer) -> Status {
+    guard(err, || {
+        let e = transform_entry_at(index)?;
+        let slot = Box::new(TransformSlot {
+            transform: (e.new)(),
+            out: Vec::new(),
+            origins: Vec::new(),
+            views: SinkBatchBuilder::default(),
+        });
+        // SAFETY: per the table's contract.
+        unsafe { write_handle(out, Box::into_raw(slot).cast()) }
+    })
+}
+
+unsafe extern "C" fn transform_configure(
+    h: Handle,
+    config: Buf,
+    out: Writer,
+    err: Writer,
+) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let slot = unsafe { transform_slot(h) }?;
+        // SAFETY: per the table's contract.
+        let raw = unsafe { decode_config(config) }?;
+        let values = slot.transform.configure(&raw)?;
+        let mut buf = Vec::new();
+        encode_config_values(&values, &mut buf);
+        // SAFETY: the host's writer for this call.
+        unsafe { out.write(&buf) };
+        if values.iter().any(|v| !v.errors.is_empty()) {
+            return Err(CallError {
+                status: Status::FAILED,
+                message: "the config is not valid; see the errors of each key".into(),
+            });
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn transform_apply(
+    h: Handle,
+    kind: RecordKind,
+    records: *const SinkRecordView,
+    len: usize,
+    out: *mut TransformedBatch,
+    err: Writer,
+) -> Status {
+    guard(err, || {
+        if out.is_null() {
+            return Err(CallError::invalid("null batch pointer"));
+        }
+        // SAFETY: per the table's contract.
+        let slot = unsafe { transform_slot(h) }?;
+        // The previous answer is no longer lent once the host calls again.
+        slot.out.clear();
+        slot.origins.clear();
+        // SAFETY: per the table's contract, the views are lent for this call.
+        let batch = unsafe { read_batch(kind, records, len) }?;
+        for (i, r) in slot.transform.apply(batch)? {
+            slot.origins.push(i);
+            slot.out.push(as_sink_record(r));
+        }
+        slot.views.clear();
+        for r in &slot.out {
+            slot.views.push_record(r);
+        }
+        let views = slot.views.finish();
+        // SAFETY: non-null, and writable per the table's contract.
+        unsafe {
+            out.write(TransformedBatch {
+                records: views.as_ptr(),
+                origins: slot.origins.as_ptr(),
+                len: views.len(),
+            })
+        };
+        Ok(())
+    })
+}
+
+/// Lend `slot`'s answer (`records` with their input indexes) through `out`.
+///
+/// # Safety
+///
+/// `out` must be non-null and writable.
+unsafe fn lend_answer(
+    slot: &mut TransformSlot,
+    answer: Vec<(u32, ConnectRecord)>,
+    out: *mut TransformedBatch,
+) {
+    slot.out.clear();
+    slot.origins.clear();
+    for (i, r) in answer {
+        slot.origins.push(i);
+        slot.out.push(as_sink_record(r));
+    }
+    slot.views.clear();
+    for r in &slot.out {
+        slot.views.push_record(r);
+    }
+    let views = slot.views.finish();
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        out.write(TransformedBatch {
+            records: views.as_ptr(),
+            origins: slot.origins.as_ptr(),
+            len: views.len(),
+        })
+    };
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn transform_apply_chain(
+    hs: *const Handle,
+    n: usize,
+    kind: RecordKind,
+    records: *const SinkRecordView,
+    len: usize,
+    out: *mut TransformedBatch,
+    failed: *mut usize,
+    err: Writer,
+) -> Status {
+    guard(err, || {
+        if out.is_null() || failed.is_null() || (hs.is_null() && n > 0) {
+            return Err(CallError::invalid("null pointer"));
+        }
+        let handles = if n == 0 {
+            &[][..]
+        } else {
+            // SAFETY: per the table's contract, `n` handles.
+            unsafe { std::slice::from_raw_parts(hs, n) }
+        };
+        for (i, h) in handles.iter().enumerate() {
+            if handles[..i].contains(h) {
+                return Err(CallError::invalid("the same transform twice in one chain"));
+            }
+        }
+        // SAFETY: per the table's contract, the views are lent for this call.
+        let mut batch = unsafe { read_batch(kind, records, len) }?;
+        // Where each record of `batch` came from in the input.
+        let mut origins: Vec<u32> = (0..batch.len() as u32).collect();
+        for (i, &h) in handles.iter().enumerate() {
+            // SAFETY: `failed` is non-null and writable per the table's contract.
+            unsafe { failed.write(i) };
+            // SAFETY: per the table's contract; distinct handles, so no aliasing.
+            let slot = unsafe { transform_slot(h) }?;
+            slot.out.clear();
+            slot.origins.clear();
+            let answer = slot.transform.apply(batch)?;
+            let mut next = Vec::with_capacity(answer.len());
+            let mut next_origins = Vec::with_capacity(answer.len());
+            for (j, r) in answer {
+                let origin = origins.get(j as usize).copied().ok_or_else(|| {
+                    CallError::invalid("a transform answered a record it was not given")
+                })?;
+                next_origins.push(origin);
+                next.push(r);
+            }
+            batch = next;
+            origins = next_origins;
+        }
+        let Some(&last) = handles.last() else {
+            // SAFETY: checked non-null.
+            unsafe { out.write(TransformedBatch::EMPTY) };
+            return Ok(());
+        };
+        // SAFETY: as above.
+        let slot = unsafe { transform_slot(last) }?;
+        // SAFETY: checked non-null; writable per the table's contract.
+        unsafe { lend_answer(slot, origins.into_iter().zip(batch).collect(), out) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn predicate_test(
+    h: Handle,
+    kind: RecordKind,
+    records: *const SinkRecordView,
+    len: usize,
+    out: Writer,
+    err: Writer,
+) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let slot = unsafe { transform_slot(h) }?;
+        // SAFETY: per the table's contract, the views are lent for this call.
+        let batch = unsafe { read_batch(kind, records, len) }?;
+        let answers: Vec<u8> = slot
+            .transform
+            .test(&batch)?
+            .into_iter()
+            .map(u8::from)
+            .collect();
+        // SAFETY: the host's writer for this call.
+        unsafe { out.write(&answers) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn transform_close(h: Handle, err: Writer) -> Status {
+    guard(err, || {
+        // SAFETY: per the table's contract.
+        let slot = unsafe { transform_slot(h) }?;
+        slot.out = Vec::new();
+        slot.origins = Vec::new();
+        slot.transform.close()
+    })
+}
+
+unsafe extern "C" fn transform_free(h: Handle) {
+    if h.is_null() {
+        return;
+    }
+    // SAFETY: per the table's contract; the handle is a `Box<TransformSlot>`.
+    let slot = unsafe { Box::from_raw(h.cast::<TransformSlot>()) };
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(slot))) {
+        let _ = panic_message(payload);
+    }
 }
 
 /// Whether all names differ; evaluated at compile time by [`crate::export_plugin!`].

@@ -17,6 +17,9 @@
 //!   [`ConnectorContext`] (request a task reconfiguration, raise an error) and
 //!   [`SinkTaskContext`] (pause and resume partitions, rewind or skip, request a commit, the
 //!   assignment).
+//! - [`Transformation`] and [`Predicate`]: single message transforms and predicates
+//!   (Kafka's `Transformation<R>` and `Predicate<R>`) on a [`ConnectRecord`], the source or
+//!   sink record, exported beside connectors and used in `transforms.NAME.type`.
 //! - [`testing`]: run a connector's tasks in-process and inspect the records and what they
 //!   asked of the worker.
 //!
@@ -143,6 +146,7 @@ mod error;
 #[doc(hidden)]
 pub mod export;
 pub mod testing;
+mod transform;
 
 pub use config::{
     Config, ConfigDef, ConfigKey, ConfigKeyInfo, ConfigType, ConfigValue, ConfigValueInfo, HIDDEN,
@@ -151,6 +155,7 @@ pub use config::{
 pub use connector::{SinkConnector, SinkTask, SourceConnector, SourceTask};
 pub use context::{ConnectorContext, SinkTaskContext, SourceTaskContext};
 pub use error::{ConnectError, Result};
+pub use transform::{ConnectRecord, Predicate, Transformation};
 pub use tributary_plugin_abi as abi;
 pub use tributary_plugin_abi::data::{
     Data, DataError, Field, Schema, SchemaType, StructBuilder, Value, logical,
@@ -163,46 +168,114 @@ pub use tributary_plugin_abi::record::{
 /// This SDK's version, reported to the worker next to the ABI version.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Export a plugin's connectors: emits the library's two C symbols
-/// (`tributary_plugin_abi_version`, `tributary_plugin_entry`) and checks at compile time that
-/// every type implements its trait and that no two connectors share a `NAME`.
+/// Export a plugin's connectors, transformations and predicates: emits the library's two
+/// C symbols (`tributary_plugin_abi_version`, `tributary_plugin_entry`) and checks at
+/// compile time that every type implements its trait and that no two exports share a
+/// `NAME`.
 ///
 /// ```text
 /// tributary_plugin_sdk::export_plugin! {
 ///     sources: [FileSource, OtherSource],
 ///     sinks: [FileSink],
+///     transforms: [AddSuffix],
+///     predicates: [IsLarge],
 /// }
 /// ```
 ///
-/// Use it once per library. Connectors without their own `VERSION`
-/// report the plugin crate's version.
+/// Sections may come in any order; a trailing comma is fine. Use it once per library.
+/// Exports without their own `VERSION` report the plugin crate's version.
+///
+/// ```
+/// # use tributary_plugin_sdk::*;
+/// # #[derive(Default)] pub struct Tag;
+/// # impl Transformation for Tag {
+/// #     const NAME: &'static str = "example.Tag";
+/// #     fn config_def() -> ConfigDef { ConfigDef::new() }
+/// #     fn configure(&mut self, _: Config) -> Result<()> { Ok(()) }
+/// #     fn apply(&mut self, r: ConnectRecord) -> Result<Option<ConnectRecord>> { Ok(Some(r)) }
+/// # }
+/// # #[derive(Default)] pub struct Any;
+/// # impl Predicate for Any {
+/// #     const NAME: &'static str = "example.Any";
+/// #     fn config_def() -> ConfigDef { ConfigDef::new() }
+/// #     fn configure(&mut self, _: Config) -> Result<()> { Ok(()) }
+/// #     fn test(&mut self, _: &ConnectRecord) -> bool { true }
+/// # }
+/// export_plugin! {
+///     predicates: [Any],
+///     transforms: [Tag,],
+/// }
+/// ```
+///
+/// A section name it does not know is a compile error naming the four it knows:
+///
+/// ```compile_fail
+/// # use tributary_plugin_sdk::*;
+/// # #[derive(Default)] pub struct Tag;
+/// export_plugin! { transformations: [Tag] }
+/// ```
 #[macro_export]
 macro_rules! export_plugin {
-    (
-        $(sources: [$($source:ty),* $(,)?])? $(,)?
-        $(sinks: [$($sink:ty),* $(,)?])? $(,)?
-    ) => {
+    ($($section:ident : [$($t:ty),* $(,)?]),+ $(,)?) => {
+        $crate::__export_plugin! { @sort [] [] [] []; $($section [$($t),*])+ }
+    };
+}
+
+/// The sorting and emitting behind [`export_plugin!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_plugin {
+    (@sort [$($so:ty,)*] [$($si:ty,)*] [$($tr:ty,)*] [$($pr:ty,)*]; sources [$($t:ty),*] $($rest:tt)*) => {
+        $crate::__export_plugin! { @sort [$($so,)* $($t,)*] [$($si,)*] [$($tr,)*] [$($pr,)*]; $($rest)* }
+    };
+    (@sort [$($so:ty,)*] [$($si:ty,)*] [$($tr:ty,)*] [$($pr:ty,)*]; sinks [$($t:ty),*] $($rest:tt)*) => {
+        $crate::__export_plugin! { @sort [$($so,)*] [$($si,)* $($t,)*] [$($tr,)*] [$($pr,)*]; $($rest)* }
+    };
+    (@sort [$($so:ty,)*] [$($si:ty,)*] [$($tr:ty,)*] [$($pr:ty,)*]; transforms [$($t:ty),*] $($rest:tt)*) => {
+        $crate::__export_plugin! { @sort [$($so,)*] [$($si,)*] [$($tr,)* $($t,)*] [$($pr,)*]; $($rest)* }
+    };
+    (@sort [$($so:ty,)*] [$($si:ty,)*] [$($tr:ty,)*] [$($pr:ty,)*]; predicates [$($t:ty),*] $($rest:tt)*) => {
+        $crate::__export_plugin! { @sort [$($so,)*] [$($si,)*] [$($tr,)*] [$($pr,)* $($t,)*]; $($rest)* }
+    };
+    (@sort [$($so:ty,)*] [$($si:ty,)*] [$($tr:ty,)*] [$($pr:ty,)*]; $other:ident [$($t:ty),*] $($rest:tt)*) => {
+        compile_error!(concat!(
+            "export_plugin!: unknown section `", stringify!($other),
+            "`; expected sources, sinks, transforms or predicates"
+        ));
+    };
+    (@sort [$($source:ty,)*] [$($sink:ty,)*] [$($transform:ty,)*] [$($predicate:ty,)*];) => {
         const _: () = {
             const fn is_source<T: $crate::SourceConnector>() {}
             const fn is_sink<T: $crate::SinkConnector>() {}
-            $($( is_source::<$source>(); )*)?
-            $($( is_sink::<$sink>(); )*)?
+            const fn is_transform<T: $crate::Transformation>() {}
+            const fn is_predicate<T: $crate::Predicate>() {}
+            $( is_source::<$source>(); )*
+            $( is_sink::<$sink>(); )*
+            $( is_transform::<$transform>(); )*
+            $( is_predicate::<$predicate>(); )*
             const NAMES: &[&str] = &[
-                $($( <$source as $crate::SourceConnector>::NAME, )*)?
-                $($( <$sink as $crate::SinkConnector>::NAME, )*)?
+                $( <$source as $crate::SourceConnector>::NAME, )*
+                $( <$sink as $crate::SinkConnector>::NAME, )*
+                $( <$transform as $crate::Transformation>::NAME, )*
+                $( <$predicate as $crate::Predicate>::NAME, )*
             ];
-            assert!(!NAMES.is_empty(), "export_plugin! needs at least one connector");
+            assert!(
+                !NAMES.is_empty(),
+                "export_plugin! needs at least one connector, transformation or predicate"
+            );
             assert!(
                 $crate::export::names_unique(NAMES),
-                "export_plugin!: two connectors share a NAME"
+                "export_plugin!: two exports share a NAME"
             );
         };
 
         const _: () = {
             fn registry() -> $crate::export::Registry {
                 let mut registry = $crate::export::Registry::new(env!("CARGO_PKG_VERSION"));
-                $($( registry.source::<$source>(); )*)?
-                $($( registry.sink::<$sink>(); )*)?
+                $( registry.source::<$source>(); )*
+                $( registry.sink::<$sink>(); )*
+                $( registry.transform::<$transform>(); )*
+                $( registry.predicate::<$predicate>(); )*
                 registry
             }
 

@@ -40,6 +40,7 @@
 //! ```
 
 mod host;
+mod transform;
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -52,6 +53,7 @@ use tributary_plugin_abi::view::{self, SinkBatchBuilder, SourceBatchBuilder};
 
 use host::TestHost;
 pub use host::{HostFault, SinkTaskRequests};
+pub use transform::{PredicateHarness, TransformHarness};
 
 #[cfg(test)]
 mod tests;

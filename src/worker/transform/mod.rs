@@ -20,8 +20,13 @@
 //!
 //! What this module is not: it knows nothing of converters, topics or tasks; the task loop
 //! calls the chain between poll and conversion (sources) or between conversion and put
-//! (sinks) and decides what a failure means (`errors.tolerance`). Transforms from plugins
-//! are not here.
+//! (sinks) and decides what a failure means (`errors.tolerance`).
+//!
+//! Transforms and predicates from plugins ([`plugin`]): a type no built-in has is looked up
+//! in the worker's plugin registry; such a stage gets the records it applies to as a batch
+//! ([`Chain::apply_source_batch`]), crossing the plugin boundary once per stage and batch,
+//! and consecutive plugin transforms of one library without predicates share one crossing
+//! (falling back to one stage at a time when that fails, to find the records that fail).
 
 mod cast;
 mod config;
@@ -29,6 +34,7 @@ mod datefmt;
 mod fields;
 mod flatten;
 mod headers;
+mod plugin;
 mod predicates;
 mod route;
 mod timestamp;
@@ -132,19 +138,108 @@ pub struct ChainError {
     pub message: String,
 }
 
+/// What a stage does to the records it applies to.
+#[derive(Debug)]
+enum Apply {
+    Builtin(Box<dyn Transform>),
+    /// A transformation from a plugin: a batch crosses at once.
+    Plugin(plugin::PluginStage),
+}
+
+/// A predicate as a stage refers to it (shared by every transform that names it).
+#[derive(Debug, Clone)]
+enum Pred {
+    Builtin(Arc<dyn Predicate>),
+    Plugin(Arc<plugin::PluginStage>),
+}
+
 #[derive(Debug)]
 struct Stage {
     alias: String,
     class: &'static str,
-    transform: Box<dyn Transform>,
-    /// The predicate and `negate`: the transform applies when `test != negate`.
-    predicate: Option<(Arc<dyn Predicate>, bool)>,
+    apply: Apply,
+    /// The predicate, its alias and `negate`: the transform applies when `test != negate`.
+    predicate: Option<(Pred, &'static str, bool)>,
 }
+
+/// A record the chain transforms: a source or a sink record.
+trait Rec: Sized {
+    fn record_mut(&mut self) -> RecordMut<'_>;
+    fn placeholder() -> Self;
+    fn plugin_apply(
+        stage: &plugin::PluginStage,
+        records: &[Self],
+    ) -> Result<Vec<(usize, Self)>, String>;
+    fn plugin_test(stage: &plugin::PluginStage, records: &[Self]) -> Result<Vec<bool>, String>;
+    /// Consecutive plugin transforms of one library, in one crossing.
+    fn plugin_run(
+        stages: &[&plugin::PluginStage],
+        records: &[Self],
+    ) -> Result<Vec<(usize, Self)>, (usize, String)>;
+}
+
+impl Rec for SourceRecord {
+    fn record_mut(&mut self) -> RecordMut<'_> {
+        RecordMut::source(self)
+    }
+    fn placeholder() -> Self {
+        SourceRecord::new(String::new(), Data::null())
+    }
+    fn plugin_apply(
+        stage: &plugin::PluginStage,
+        records: &[Self],
+    ) -> Result<Vec<(usize, Self)>, String> {
+        stage.apply_source(records)
+    }
+    fn plugin_test(stage: &plugin::PluginStage, records: &[Self]) -> Result<Vec<bool>, String> {
+        stage.test_source(records)
+    }
+    fn plugin_run(
+        stages: &[&plugin::PluginStage],
+        records: &[Self],
+    ) -> Result<Vec<(usize, Self)>, (usize, String)> {
+        plugin::PluginStage::with_run(stages, |i| {
+            crate::plugin::TransformInstance::apply_chain_source(i, records)
+        })
+    }
+}
+
+impl Rec for SinkRecord {
+    fn record_mut(&mut self) -> RecordMut<'_> {
+        RecordMut::sink(self)
+    }
+    fn placeholder() -> Self {
+        SinkRecord::new(String::new(), 0, 0, Data::null())
+    }
+    fn plugin_apply(
+        stage: &plugin::PluginStage,
+        records: &[Self],
+    ) -> Result<Vec<(usize, Self)>, String> {
+        stage.apply_sink(records)
+    }
+    fn plugin_test(stage: &plugin::PluginStage, records: &[Self]) -> Result<Vec<bool>, String> {
+        stage.test_sink(records)
+    }
+    fn plugin_run(
+        stages: &[&plugin::PluginStage],
+        records: &[Self],
+    ) -> Result<Vec<(usize, Self)>, (usize, String)> {
+        plugin::PluginStage::with_run(stages, |i| {
+            crate::plugin::TransformInstance::apply_chain_sink(i, records)
+        })
+    }
+}
+
+/// One record's state while a batch goes through the chain.
+type Slot<R> = Result<Option<R>, ChainError>;
 
 /// The transforms of a connector, in order.
 #[derive(Debug, Default)]
 pub struct Chain {
     stages: Vec<Stage>,
+    /// Whether a stage or predicate comes from a plugin (then records go through the batch
+    /// path, which can hand a plugin a whole batch).
+    has_plugin: bool,
 }
 
 impl Chain {
@@ -159,16 +254,19 @@ impl Chain {
         self.stages.len()
     }
 
-    /// Apply every transform whose predicate (if any) says so; `Ok(false)` when one drops
-    /// the record (the rest are not applied).
-    pub fn apply(&self, r: &mut RecordMut<'_>) -> Result<bool, ChainError> {
+    /// Apply every built-in transform whose predicate (if any) says so; `Ok(false)` when
+    /// one drops the record (the rest are not applied). Only for chains without plugins.
+    fn apply_builtin(&self, r: &mut RecordMut<'_>) -> Result<bool, ChainError> {
         for s in &self.stages {
-            if let Some((p, negate)) = &s.predicate
+            if let Some((Pred::Builtin(p), _, negate)) = &s.predicate
                 && p.test(r) == *negate
             {
                 continue;
             }
-            match s.transform.apply(r) {
+            let Apply::Builtin(t) = &s.apply else {
+                continue;
+            };
+            match t.apply(r) {
                 Ok(true) => {}
                 Ok(false) => return Ok(false),
                 Err(message) => {
@@ -183,12 +281,219 @@ impl Chain {
         Ok(true)
     }
 
+    /// Apply the chain to one record in place: `Ok(false)` when a transform drops it.
+    fn apply_one<R: Rec>(&self, r: &mut R) -> Result<bool, ChainError> {
+        if !self.has_plugin {
+            return self.apply_builtin(&mut r.record_mut());
+        }
+        let owned = std::mem::replace(r, R::placeholder());
+        match self.apply_batch(vec![owned]).pop() {
+            Some(Ok(Some(out))) => {
+                *r = out;
+                Ok(true)
+            }
+            Some(Ok(None)) | None => Ok(false),
+            Some(Err(e)) => Err(e),
+        }
+    }
+
     pub fn apply_source(&self, r: &mut SourceRecord) -> Result<bool, ChainError> {
-        self.apply(&mut RecordMut::source(r))
+        self.apply_one(r)
     }
 
     pub fn apply_sink(&self, r: &mut SinkRecord) -> Result<bool, ChainError> {
-        self.apply(&mut RecordMut::sink(r))
+        self.apply_one(r)
+    }
+
+    /// Apply the chain to a batch of source records: per record, the transformed record,
+    /// `None` when a transform dropped it, or the failure. The same as applying it to each
+    /// record in turn, but a plugin's transform or predicate gets the records it applies to
+    /// in one call.
+    pub fn apply_source_batch(&self, records: Vec<SourceRecord>) -> Vec<Slot<SourceRecord>> {
+        self.apply_batch(records)
+    }
+
+    /// [`Chain::apply_source_batch`] for sink records.
+    pub fn apply_sink_batch(&self, records: Vec<SinkRecord>) -> Vec<Slot<SinkRecord>> {
+        self.apply_batch(records)
+    }
+
+    fn apply_batch<R: Rec>(&self, records: Vec<R>) -> Vec<Slot<R>> {
+        if !self.has_plugin {
+            // Built-ins only: record by record, no bookkeeping.
+            return records
+                .into_iter()
+                .map(|mut r| {
+                    self.apply_builtin(&mut r.record_mut())
+                        .map(|keep| keep.then_some(r))
+                })
+                .collect();
+        }
+        let mut slots: Vec<Slot<R>> = records.into_iter().map(|r| Ok(Some(r))).collect();
+        let mut k = 0;
+        while k < self.stages.len() {
+            let run = self.plugin_run(k);
+            if run.len() > 1 && self.apply_run(&run, &mut slots) {
+                k += run.len();
+            } else {
+                self.apply_stage(&self.stages[k], &mut slots);
+                k += 1;
+            }
+        }
+        slots
+    }
+
+    /// The plugin transforms from stage `k` on that can share one crossing: consecutive,
+    /// of one library, without predicates.
+    fn plugin_run(&self, k: usize) -> Vec<&plugin::PluginStage> {
+        let mut run: Vec<&plugin::PluginStage> = Vec::new();
+        for s in &self.stages[k..] {
+            match (&s.apply, &s.predicate) {
+                (Apply::Plugin(p), None) if run.first().is_none_or(|f| f.same_library(p)) => {
+                    run.push(p)
+                }
+                _ => break,
+            }
+        }
+        run
+    }
+
+    /// Apply a run of plugin transforms (from [`Chain::plugin_run`]) to the live records in
+    /// one crossing. `false` when it failed: nothing was changed, and the caller applies
+    /// the stages one by one (which finds the records that fail).
+    fn apply_run<R: Rec>(&self, run: &[&plugin::PluginStage], slots: &mut [Slot<R>]) -> bool {
+        let live: Vec<usize> = (0..slots.len())
+            .filter(|&i| matches!(slots[i], Ok(Some(_))))
+            .collect();
+        if live.is_empty() {
+            return true;
+        }
+        let batch = take(slots, &live);
+        match R::plugin_run(run, &batch) {
+            Ok(out) => {
+                for &i in &live {
+                    slots[i] = Ok(None);
+                }
+                for (j, r) in out {
+                    slots[live[j]] = Ok(Some(r));
+                }
+                true
+            }
+            Err(_) => {
+                put_back(slots, &live, batch);
+                false
+            }
+        }
+    }
+
+    /// Apply one stage to the live records of a batch.
+    fn apply_stage<R: Rec>(&self, s: &Stage, slots: &mut [Slot<R>]) {
+        let live: Vec<usize> = (0..slots.len())
+            .filter(|&i| matches!(slots[i], Ok(Some(_))))
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        let fail = |alias: &str, class: &'static str, message: String| ChainError {
+            alias: alias.to_owned(),
+            class,
+            message,
+        };
+        // The records the stage applies to.
+        let selected: Vec<usize> = match &s.predicate {
+            None => live,
+            Some((Pred::Builtin(p), _, negate)) => live
+                .into_iter()
+                .filter(|&i| match &mut slots[i] {
+                    Ok(Some(r)) => p.test(&r.record_mut()) != *negate,
+                    _ => false,
+                })
+                .collect(),
+            Some((Pred::Plugin(p), pred_alias, negate)) => {
+                let batch = take(slots, &live);
+                let answers = R::plugin_test(p, &batch);
+                put_back(slots, &live, batch);
+                match answers {
+                    Ok(answers) => live
+                        .into_iter()
+                        .zip(answers)
+                        .filter(|(_, t)| *t != *negate)
+                        .map(|(i, _)| i)
+                        .collect(),
+                    Err(message) => {
+                        for &i in &live {
+                            slots[i] = Err(fail(
+                                &s.alias,
+                                s.class,
+                                format!("its predicate {pred_alias} failed: {message}"),
+                            ));
+                        }
+                        return;
+                    }
+                }
+            }
+        };
+        match &s.apply {
+            Apply::Builtin(t) => {
+                for i in selected {
+                    let outcome = match &mut slots[i] {
+                        Ok(Some(r)) => t.apply(&mut r.record_mut()),
+                        _ => continue,
+                    };
+                    match outcome {
+                        Ok(true) => {}
+                        Ok(false) => slots[i] = Ok(None),
+                        Err(message) => slots[i] = Err(fail(&s.alias, s.class, message)),
+                    }
+                }
+            }
+            Apply::Plugin(p) => {
+                if selected.is_empty() {
+                    return;
+                }
+                let batch = take(slots, &selected);
+                match R::plugin_apply(p, &batch) {
+                    Ok(out) => {
+                        for &i in &selected {
+                            slots[i] = Ok(None);
+                        }
+                        for (j, r) in out {
+                            slots[selected[j]] = Ok(Some(r));
+                        }
+                    }
+                    Err(message) if batch.len() == 1 => {
+                        slots[selected[0]] = Err(fail(&s.alias, s.class, message));
+                    }
+                    Err(_) => {
+                        // One record failed the batch: apply one at a time so that
+                        // only the records that fail are failed.
+                        for (&i, r) in selected.iter().zip(batch) {
+                            slots[i] = match R::plugin_apply(p, std::slice::from_ref(&r)) {
+                                Ok(mut out) => Ok(out.pop().map(|(_, r)| r)),
+                                Err(message) => Err(fail(&s.alias, s.class, message)),
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Move the records at `at` (all live) out of `slots`.
+fn take<R: Rec>(slots: &mut [Slot<R>], at: &[usize]) -> Vec<R> {
+    at.iter()
+        .filter_map(|&i| match &mut slots[i] {
+            Ok(Some(r)) => Some(std::mem::replace(r, R::placeholder())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Put records taken by [`take`] back.
+fn put_back<R: Rec>(slots: &mut [Slot<R>], at: &[usize], records: Vec<R>) {
+    for (&i, r) in at.iter().zip(records) {
+        slots[i] = Ok(Some(r));
     }
 }
 
@@ -274,6 +579,8 @@ pub struct TransformPlugin {
     pub doc: &'static str,
     /// Its own config keys, unprefixed (Kafka's `GET /connector-plugins/{p}/config`).
     pub config: Vec<ConfigKeyInfo>,
+    /// A plugin's version of it; `None` for a built-in (the worker's version).
+    pub version: Option<String>,
 }
 
 fn plugin_of(d: &Def) -> TransformPlugin {
@@ -282,6 +589,7 @@ fn plugin_of(d: &Def) -> TransformPlugin {
         aliases: vec![d.short()],
         kind: d.kind(),
         doc: d.doc,
+        version: None,
         config: d
             .keys
             .iter()
@@ -291,14 +599,37 @@ fn plugin_of(d: &Def) -> TransformPlugin {
     }
 }
 
-/// Every built-in transform and predicate.
-pub fn catalog() -> Vec<TransformPlugin> {
-    defs().map(plugin_of).collect()
+fn from_plugin(t: &crate::plugin::PluginTransform) -> TransformPlugin {
+    TransformPlugin {
+        class: plugin::intern(t.name()),
+        aliases: t.aliases().iter().map(|a| plugin::intern(a)).collect(),
+        kind: plugin::kind_of(t),
+        doc: "",
+        config: t.info().config_def.clone(),
+        version: Some(t.version().to_owned()),
+    }
 }
 
-/// The built-in transform or predicate `name` stands for (class name or short name).
+/// Every transform and predicate: the built-ins, then those of the worker's plugins
+/// (a plugin's that a built-in's name hides is left out: the built-in is what that name
+/// means).
+pub fn catalog() -> Vec<TransformPlugin> {
+    let mut out: Vec<TransformPlugin> = defs().map(plugin_of).collect();
+    out.extend(
+        plugin::all()
+            .iter()
+            .filter(|t| find_def(t.name()).is_none())
+            .map(|t| from_plugin(t)),
+    );
+    out
+}
+
+/// The transform or predicate `name` stands for (class name or short name): a built-in,
+/// else a plugin's.
 pub fn lookup(name: &str) -> Option<TransformPlugin> {
-    find_def(name).map(plugin_of)
+    find_def(name)
+        .map(plugin_of)
+        .or_else(|| plugin::find(name).ok().flatten().map(|t| from_plugin(&t)))
 }
 
 /// Whether `key` is one of the transform and predicate keys ([`validate`] answers for them).
@@ -359,16 +690,32 @@ fn aliases(props: &Props, key: &str, errors: &mut Vec<ConfigError>) -> Vec<Strin
     out
 }
 
+/// What a `PREFIX.type` names: a built-in or a plugin's transform or predicate.
+enum Resolved {
+    Builtin(&'static Def),
+    Plugin(Arc<crate::plugin::PluginTransform>),
+}
+
+impl Resolved {
+    fn kind(&self) -> PluginKind {
+        match self {
+            Resolved::Builtin(d) => d.kind(),
+            Resolved::Plugin(t) => plugin::kind_of(t),
+        }
+    }
+}
+
 /// The definition named by `PREFIX.type`, or the error that says why there is none.
-fn type_of(props: &Props, prefix: &str, kind: PluginKind) -> Result<&'static Def, ConfigError> {
+fn type_of(props: &Props, prefix: &str, kind: PluginKind) -> Result<Resolved, ConfigError> {
     let key = format!("{prefix}type");
     let word = kind.as_str();
     let known = || {
-        defs()
+        let mut names: Vec<String> = defs()
             .filter(|d| d.kind() == kind)
-            .map(Def::short)
-            .collect::<Vec<_>>()
-            .join(", ")
+            .map(|d| d.short().to_owned())
+            .collect();
+        names.extend(plugin::names(kind));
+        names.join(", ")
     };
     let alias = prefix.trim_end_matches('.');
     let Some(name) = props.get(&key).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
@@ -380,7 +727,19 @@ fn type_of(props: &Props, prefix: &str, kind: PluginKind) -> Result<&'static Def
             ),
         });
     };
-    match find_def(name) {
+    let found = match find_def(name) {
+        Some(d) => Some(Resolved::Builtin(d)),
+        None => match plugin::find(name) {
+            Ok(found) => found.map(Resolved::Plugin),
+            Err(message) => {
+                return Err(ConfigError {
+                    key,
+                    message: format!("{alias}: {message}"),
+                });
+            }
+        },
+    };
+    match found {
         Some(d) if d.kind() == kind => Ok(d),
         Some(d) => Err(ConfigError {
             key,
@@ -397,7 +756,9 @@ fn type_of(props: &Props, prefix: &str, kind: PluginKind) -> Result<&'static Def
             key,
             message: format!(
                 "{alias}: unknown type '{name}'; known: {} (by class name, e.g. \
-                 org.apache.kafka.connect.transforms.RegexRouter, or by the name after the package)",
+                 org.apache.kafka.connect.transforms.RegexRouter, or by the name after the package; \
+                 a transform from a plugin needs its library on plugin.path: \
+                 `tributary plugin list` shows what is installed)",
                 known()
             ),
         }),
@@ -410,7 +771,8 @@ pub fn parse(props: &Props) -> Result<Chain, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let transform_aliases = aliases(props, "transforms", &mut errors);
     let predicate_aliases = aliases(props, "predicates", &mut errors);
-    let mut predicates: Vec<(String, Option<Arc<dyn Predicate>>)> = Vec::new();
+    let mut predicates: Vec<(String, Option<Pred>)> = Vec::new();
+    let mut has_plugin = false;
     for alias in predicate_aliases {
         let prefix = format!("predicates.{alias}.");
         let built = match type_of(props, &prefix, PluginKind::Predicate) {
@@ -418,7 +780,17 @@ pub fn parse(props: &Props) -> Result<Chain, Vec<ConfigError>> {
                 errors.push(e);
                 None
             }
-            Ok(def) => {
+            Ok(Resolved::Plugin(t)) => match plugin::PluginStage::build(t, &prefix, props) {
+                Ok(stage) => {
+                    has_plugin = true;
+                    Some(Pred::Plugin(Arc::new(stage)))
+                }
+                Err(e) => {
+                    errors.extend(e);
+                    None
+                }
+            },
+            Ok(Resolved::Builtin(def)) => {
                 let conf = Conf {
                     prefix,
                     props,
@@ -429,7 +801,10 @@ pub fn parse(props: &Props) -> Result<Chain, Vec<ConfigError>> {
                     errors.extend(checked);
                     None
                 } else if let Build::Predicate(build) = def.build {
-                    build(&conf).map_err(|e| errors.push(e)).ok()
+                    build(&conf)
+                        .map_err(|e| errors.push(e))
+                        .ok()
+                        .map(Pred::Builtin)
                 } else {
                     None
                 }
@@ -451,10 +826,10 @@ pub fn parse(props: &Props) -> Result<Chain, Vec<ConfigError>> {
         let predicate = match get("predicate") {
             None => None,
             Some(p) => match predicates.iter().find(|(a, _)| a == p) {
-                Some((_, built)) => {
+                Some((a, built)) => {
                     // A predicate that failed to build has its own error already.
                     ok &= built.is_some();
-                    built.clone()
+                    built.clone().map(|b| (b, plugin::intern(a)))
                 }
                 None => {
                     errors.push(ConfigError {
@@ -493,7 +868,24 @@ pub fn parse(props: &Props) -> Result<Chain, Vec<ConfigError>> {
             ok = false;
         }
         let def = match type_of(props, &prefix, PluginKind::Transformation) {
-            Ok(d) => d,
+            Ok(Resolved::Builtin(d)) => d,
+            Ok(Resolved::Plugin(t)) => {
+                let class = plugin::intern(t.name());
+                match plugin::PluginStage::build(t, &prefix, props) {
+                    Ok(stage) if ok => {
+                        has_plugin = true;
+                        stages.push(Stage {
+                            alias,
+                            class,
+                            apply: Apply::Plugin(stage),
+                            predicate: predicate.map(|(p, a)| (p, a, negate)),
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) => errors.extend(e),
+                }
+                continue;
+            }
             Err(e) => {
                 errors.push(e);
                 continue;
@@ -516,15 +908,19 @@ pub fn parse(props: &Props) -> Result<Chain, Vec<ConfigError>> {
             Ok(transform) if ok => stages.push(Stage {
                 alias,
                 class: def.class,
-                transform,
-                predicate: predicate.map(|p| (p, negate)),
+                apply: Apply::Builtin(transform),
+                predicate: predicate.map(|(p, a)| (p, a, negate)),
             }),
             Ok(_) => {}
             Err(e) => errors.push(e),
         }
     }
     if errors.is_empty() {
-        Ok(Chain { stages })
+        has_plugin |= stages.iter().any(|s| {
+            matches!(s.apply, Apply::Plugin(_))
+                || matches!(s.predicate, Some((Pred::Plugin(_), _, _)))
+        });
+        Ok(Chain { stages, has_plugin })
     } else {
         Err(errors)
     }
@@ -595,11 +991,20 @@ pub fn validate(props: &Props) -> Vec<(Option<ConfigKeyInfo>, ConfigValueInfo)> 
                     "Whether the configured predicate should be negated.",
                 ));
             }
-            if let Ok(def) = type_of(props, &prefix, kind) {
+            let resolved = type_of(props, &prefix, kind).ok();
+            if let Some(Resolved::Builtin(def)) = &resolved {
                 keys.extend(def.keys.iter().copied());
             }
             for (k, order) in keys.iter().zip(0..) {
                 push(k.info(&prefix, Some(&group), order));
+            }
+            if let Some(Resolved::Plugin(t)) = &resolved {
+                for (k, order) in plugin::key_infos(t, &prefix, &group).into_iter().zip(3..) {
+                    push(ConfigKeyInfo {
+                        order_in_group: order,
+                        ..k
+                    });
+                }
             }
         }
     }
