@@ -1,14 +1,29 @@
 //! `DataGen` (also `io.confluent.kafka.connect.datagen.DatagenConnector`): synthetic
 //! records for demos, tests and benchmarks.
 //!
-//! This first increment has one generator, `bytes`: string values of exactly
-//! `datagen.record.bytes` printable bytes, a zero-padded sequence number followed by
-//! filler drawn from a seeded generator (`random.seed`), so the output is reproducible
-//! and can be checked by count and hash. `iterations` bounds the records per task
-//! (-1: unbounded); `max.interval` is the most milliseconds between polls (0: as fast as
-//! the worker takes them); `datagen.records.per.poll` sizes each batch. Each task has its
-//! own sequence (`task` is its source partition, `seq` its offset), so a restart resumes
-//! after the last committed record.
+//! Two generators, chosen by `quickstart` as in Confluent's datagen:
+//!
+//! - `bytes` (the default): string values of exactly `datagen.record.bytes` printable
+//!   bytes, a zero-padded sequence number followed by filler, so the output can be checked
+//!   by count and hash.
+//! - `pageviews`: struct records with the fields of Confluent's `pageviews` quickstart
+//!   (`viewtime` int64, `userid` string, `pageid` string; schema `ksql.pageviews`), sized
+//!   for benchmarks of structured data: as compact JSON (`JsonConverter` with
+//!   `schemas.enable=false`) a value is 87 to 108 bytes, 100.0 on average (see
+//!   [`Pageviews`]). `viewtime` is also the record's timestamp, so timestamp-based
+//!   transforms (`TimestampRouter`) work on the source side. No key (Confluent keys
+//!   pageviews by `viewtime`).
+//!
+//! Every value is a function of `random.seed` and the record's sequence number only, so
+//! the output is reproducible and a restarted task continues the same sequence.
+//! `iterations` bounds the records per task (-1: unbounded); `max.interval` is the most
+//! milliseconds between polls (0: as fast as the worker takes them);
+//! `datagen.records.per.poll` sizes each batch. Each task has its own sequence (`task` is
+//! its source partition, `seq` its offset), so a restart resumes after the last committed
+//! record.
+//!
+//! Not here yet (issue 10): Confluent's other quickstarts and user-supplied schemas
+//! (`schema.string`, `schema.filename`, `schema.keyfield`).
 
 use tributary_plugin_sdk::{
     Config, ConfigDef, ConfigKey, ConnectError, Data, Importance, OffsetMap, RawConfig, Result,
@@ -22,6 +37,11 @@ const RECORD_BYTES: &str = "datagen.record.bytes";
 const PER_POLL: &str = "datagen.records.per.poll";
 const SEED: &str = "random.seed";
 const TASK_ID: &str = "datagen.task.id";
+const QUICKSTART: &str = "quickstart";
+const START_MS: &str = "datagen.start.timestamp.ms";
+
+/// 2026-01-01T00:00:00Z: the default `viewtime` of record 0 of `pageviews`.
+pub const DEFAULT_START_MS: i64 = 1_767_225_600_000;
 
 fn config_def() -> ConfigDef {
     ConfigDef::new()
@@ -58,6 +78,28 @@ fn config_def() -> ConfigDef {
             ConfigKey::long(SEED)
                 .default("42")
                 .doc("Seed of the filler, for reproducible output"),
+        )
+        .define(
+            ConfigKey::string(QUICKSTART)
+                .default("bytes")
+                .validator(Validator::new("[bytes, pageviews]", |v| match v {
+                    tributary_plugin_sdk::ConfigValue::String(s)
+                        if Quickstart::parse(s).is_some() =>
+                    {
+                        Ok(())
+                    }
+                    _ => Err(
+                        "String must be one of: bytes, pageviews (Confluent's other quickstarts are not supported yet)"
+                            .to_owned(),
+                    ),
+                }))
+                .doc("The generator: `bytes` (fixed-size strings) or `pageviews` (Confluent's quickstart of that name: struct records with a schema)"),
+        )
+        .define(
+            ConfigKey::long(START_MS)
+                .default(DEFAULT_START_MS.to_string())
+                .validator(Validator::at_least(0))
+                .doc("`pageviews`: the viewtime and timestamp of record 0, in ms since the epoch; each next record is 10 ms later (plus 0-9 ms of jitter)"),
         )
         .define(
             ConfigKey::int(TASK_ID)
@@ -105,6 +147,29 @@ impl SourceConnector for DataGen {
     }
 }
 
+/// Which generator a task runs (`quickstart`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Quickstart {
+    /// Fixed-size printable strings ([`value_of`]).
+    #[default]
+    Bytes,
+    /// Confluent's `pageviews` quickstart ([`Pageviews`]).
+    Pageviews,
+}
+
+impl Quickstart {
+    /// The generator of a `quickstart` value; case does not matter, as in Confluent's.
+    pub fn parse(s: &str) -> Option<Quickstart> {
+        if s.eq_ignore_ascii_case("bytes") {
+            Some(Quickstart::Bytes)
+        } else if s.eq_ignore_ascii_case("pageviews") {
+            Some(Quickstart::Pageviews)
+        } else {
+            None
+        }
+    }
+}
+
 /// One sequence of generated records.
 #[derive(Debug, Default)]
 pub struct DataGenTask {
@@ -115,6 +180,7 @@ pub struct DataGenTask {
     record_bytes: usize,
     per_poll: usize,
     seed: u64,
+    pageviews: Option<Pageviews>,
     next: i64,
     partition: OffsetMap,
     last_poll: Option<std::time::Instant>,
@@ -141,6 +207,129 @@ pub fn value_of(seed: u64, seq: i64, len: usize) -> String {
     s
 }
 
+/// The categories of `pageviews`' page paths (mean length 12.125: with it a value is 100
+/// bytes of JSON on average).
+const CATEGORIES: [&str; 16] = [
+    "electronics",
+    "books",
+    "garden-and-outdoor",
+    "home-and-kitchen",
+    "toys-and-games",
+    "sports-and-fitness",
+    "clothing",
+    "beauty",
+    "automotive",
+    "grocery",
+    "office-products",
+    "pet-supplies",
+    "health-and-household",
+    "musical-instruments",
+    "baby",
+    "video-games",
+];
+
+/// The `pageviews` generator: the fields of Confluent's quickstart of that name, with
+/// values long enough for a 100-byte JSON record. Record `seq`:
+///
+/// - `viewtime`: `start + 10 * seq` plus 0-9 ms of jitter, so strictly increasing and
+///   `seq = (viewtime - start) / 10` (Confluent's counts 1, 11, 21, ...; ours is a real
+///   time, which `TimestampRouter` and `TimestampConverter` can use);
+/// - `userid`: `User_1` to `User_999999` (Confluent's: `User_1` to `User_9`);
+/// - `pageid`: `/products/<category>/item-NNNNNN.html`, one of 16 categories and a
+///   zero-padded item number 1 to 999999 (Confluent's: `Page_1` to `Page_99`).
+///
+/// As compact JSON, `{"viewtime":…,"userid":"…","pageid":"…"}` is 50 bytes plus the two
+/// strings: 87 to 108 bytes, 100.01 on average (6 + 5.89 for the user id, 27 + 12.125
+/// for the page). Per record it allocates the two strings, the struct's value vector and
+/// a clone of the schema (the data model carries a schema per record); nothing else.
+#[derive(Debug, Clone)]
+pub struct Pageviews {
+    schema: Schema,
+    seed: u64,
+    start_ms: i64,
+}
+
+impl Pageviews {
+    pub fn new(seed: u64, start_ms: i64) -> Pageviews {
+        Pageviews {
+            schema: Pageviews::schema(),
+            seed,
+            start_ms,
+        }
+    }
+
+    /// `ksql.pageviews`, as Confluent's Avro schema converts to Kafka Connect's.
+    pub fn schema() -> Schema {
+        Schema::structure()
+            .named("ksql.pageviews")
+            .field("viewtime", Schema::int64())
+            .field("userid", Schema::string())
+            .field("pageid", Schema::string())
+    }
+
+    /// Record `seq`'s fields: viewtime, userid, pageid.
+    pub fn fields(&self, seq: i64) -> (i64, String, String) {
+        let base = self.seed ^ (seq as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let r1 = splitmix64(base);
+        let r2 = splitmix64(base ^ 0xd1b5_4a32_d192_ed03);
+        let viewtime = self.start_ms + 10 * seq + (r1 % 10) as i64;
+        let mut userid = String::with_capacity(11);
+        userid.push_str("User_");
+        push_decimal(&mut userid, 1 + (r1 >> 8) % 999_999, 1);
+        let category = CATEGORIES[(r2 & 15) as usize];
+        let mut pageid = String::with_capacity(27 + category.len());
+        pageid.push_str("/products/");
+        pageid.push_str(category);
+        pageid.push_str("/item-");
+        push_decimal(&mut pageid, 1 + (r2 >> 8) % 999_999, 6);
+        pageid.push_str(".html");
+        (viewtime, userid, pageid)
+    }
+
+    /// Record `seq`'s value, with its schema.
+    pub fn value(&self, seq: i64) -> (i64, Data) {
+        let (viewtime, userid, pageid) = self.fields(seq);
+        let data = Data {
+            schema: Some(self.schema.clone()),
+            value: Value::Struct(vec![
+                Value::Int64(viewtime),
+                Value::String(userid),
+                Value::String(pageid),
+            ]),
+        };
+        (viewtime, data)
+    }
+}
+
+/// SplitMix64's output function: a well-mixed u64 of any input.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Append `n` in decimal, zero-padded to `width` digits (no formatting machinery: this
+/// runs twice per record).
+fn push_decimal(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for _ in (digits.len() - i)..width {
+        out.push('0');
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
 impl SourceTask for DataGenTask {
     fn initialize(&mut self, context: SourceTaskContext) {
         self.context = Some(context);
@@ -155,6 +344,12 @@ impl SourceTask for DataGenTask {
         self.record_bytes = c.int(RECORD_BYTES).unwrap_or(100) as usize;
         self.per_poll = c.int(PER_POLL).unwrap_or(1000) as usize;
         self.seed = c.long(SEED).unwrap_or(42) as u64;
+        let quickstart = c
+            .string(QUICKSTART)
+            .and_then(Quickstart::parse)
+            .unwrap_or_default();
+        self.pageviews = (quickstart == Quickstart::Pageviews)
+            .then(|| Pageviews::new(self.seed, c.long(START_MS).unwrap_or(DEFAULT_START_MS)));
         let task = c.int(TASK_ID).unwrap_or(0);
         self.partition = [("task".to_owned(), Value::Int32(task))].into();
         if let Some(ctx) = &self.context
@@ -191,13 +386,21 @@ impl SourceTask for DataGenTask {
         }
         let mut out = Vec::with_capacity(n as usize);
         for seq in self.next..self.next + n {
-            let mut r = SourceRecord::new(
-                self.topic.clone(),
-                Data {
-                    schema: Some(Schema::string()),
-                    value: Value::String(value_of(self.seed, seq, self.record_bytes)),
-                },
-            );
+            let mut r = match &self.pageviews {
+                None => SourceRecord::new(
+                    self.topic.clone(),
+                    Data {
+                        schema: Some(Schema::string()),
+                        value: Value::String(value_of(self.seed, seq, self.record_bytes)),
+                    },
+                ),
+                Some(g) => {
+                    let (viewtime, value) = g.value(seq);
+                    let mut r = SourceRecord::new(self.topic.clone(), value);
+                    r.timestamp = Some(viewtime);
+                    r
+                }
+            };
             r.source_partition = self.partition.clone();
             r.source_offset = [("seq".to_owned(), Value::Int64(seq))].into();
             out.push(r);
@@ -255,6 +458,207 @@ mod tests {
             h.poll(0).unwrap().is_empty(),
             "iterations bound the sequence"
         );
+        h.stop().unwrap();
+    }
+
+    fn pageviews_config(seed: &str) -> RawConfig {
+        config(&[
+            ("kafka.topic", "pageviews"),
+            ("quickstart", "pageviews"),
+            ("iterations", "30"),
+            ("max.interval", "0"),
+            ("datagen.records.per.poll", "20"),
+            ("random.seed", seed),
+        ])
+    }
+
+    /// A pageviews value as compact JSON, as Kafka's `JsonConverter` writes it with
+    /// `schemas.enable=false` (the strings never need escaping: checked).
+    fn json_len(viewtime: i64, userid: &str, pageid: &str) -> usize {
+        for s in [userid, pageid] {
+            assert!(
+                s.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'),
+                "{s:?} would need escaping"
+            );
+        }
+        format!(r#"{{"viewtime":{viewtime},"userid":"{userid}","pageid":"{pageid}"}}"#).len()
+    }
+
+    #[test]
+    fn pageviews_records_have_the_schema_and_timestamps() {
+        let mut h = SourceHarness::<DataGen>::start(pageviews_config("42"), 1).unwrap();
+        let records = h.poll_records(0, 30, 5).unwrap();
+        assert_eq!(records.len(), 30);
+        let g = Pageviews::new(42, DEFAULT_START_MS);
+        let mut last = i64::MIN;
+        for (seq, r) in records.iter().enumerate() {
+            assert_eq!(r.topic, "pageviews");
+            assert_eq!(r.key, Data::null());
+            assert_eq!(r.value.schema.as_ref(), Some(&Pageviews::schema()));
+            r.value.validate().unwrap();
+            let Some(Value::Int64(viewtime)) = r.value.field("viewtime") else {
+                panic!("viewtime: {:?}", r.value)
+            };
+            let (Some(Value::String(userid)), Some(Value::String(pageid))) =
+                (r.value.field("userid"), r.value.field("pageid"))
+            else {
+                panic!("userid, pageid: {:?}", r.value)
+            };
+            assert_eq!(
+                r.timestamp,
+                Some(*viewtime),
+                "the timestamp is the viewtime"
+            );
+            assert!(*viewtime > last, "viewtime increases");
+            last = *viewtime;
+            assert_eq!((viewtime - DEFAULT_START_MS) / 10, seq as i64);
+            assert!(userid.starts_with("User_"), "{userid}");
+            let n: u32 = userid["User_".len()..].parse().unwrap();
+            assert!((1..=999_999).contains(&n), "{userid}");
+            let rest = pageid.strip_prefix("/products/").unwrap();
+            let (category, item) = rest.split_once("/item-").unwrap();
+            assert!(CATEGORIES.contains(&category), "{pageid}");
+            assert_eq!(item.len(), "NNNNNN.html".len(), "{pageid}");
+            assert!(item.ends_with(".html"), "{pageid}");
+            assert_eq!(r.value, g.value(seq as i64).1);
+            assert_eq!(
+                r.source_offset,
+                [("seq".to_owned(), Value::Int64(seq as i64))].into()
+            );
+        }
+        assert!(
+            h.poll(0).unwrap().is_empty(),
+            "iterations bound the sequence"
+        );
+        h.stop().unwrap();
+    }
+
+    #[test]
+    fn pageviews_are_reproducible_by_seed_and_resume_after_a_restart() {
+        let values = |cfg: RawConfig| {
+            let mut h = SourceHarness::<DataGen>::start(cfg, 1).unwrap();
+            let v: Vec<Data> = h
+                .poll_records(0, 30, 5)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.value)
+                .collect();
+            h.stop().unwrap();
+            v
+        };
+        let a = values(pageviews_config("42"));
+        assert_eq!(a, values(pageviews_config("42")), "same seed, same records");
+        let b = values(pageviews_config("7"));
+        assert_ne!(a, b, "another seed, other records");
+        let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+        assert!(differing >= 25, "only {differing} of 30 records differ");
+
+        // Stop after the first poll and restart from the committed offset: the same
+        // sequence continues.
+        let mut h = SourceHarness::<DataGen>::start(pageviews_config("42"), 1).unwrap();
+        assert_eq!(h.poll(0).unwrap().len(), 20);
+        h.commit(0).unwrap();
+        let partition: OffsetMap = [("task".to_owned(), Value::Int32(0))].into();
+        let committed = h.committed_offset(&partition).unwrap();
+        h.stop().unwrap();
+        let mut h = SourceHarness::<DataGen>::start_with_offsets(
+            pageviews_config("42"),
+            1,
+            [(partition, committed)],
+        )
+        .unwrap();
+        let rest: Vec<Data> = h
+            .poll_records(0, 10, 5)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.value)
+            .collect();
+        assert_eq!(rest, a[20..]);
+        h.stop().unwrap();
+    }
+
+    #[test]
+    fn pageviews_json_is_100_bytes_on_average() {
+        let g = Pageviews::new(42, DEFAULT_START_MS);
+        let n = 200_000;
+        let (mut total, mut min, mut max) = (0usize, usize::MAX, 0usize);
+        let mut categories = [0u32; CATEGORIES.len()];
+        for seq in 0..n {
+            let (viewtime, userid, pageid) = g.fields(seq);
+            let len = json_len(viewtime, &userid, &pageid);
+            total += len;
+            min = min.min(len);
+            max = max.max(len);
+            let c = CATEGORIES
+                .iter()
+                .position(|c| pageid.contains(&format!("/{c}/")))
+                .unwrap();
+            categories[c] += 1;
+        }
+        let mean = total as f64 / n as f64;
+        assert!((99.9..=100.1).contains(&mean), "mean {mean}");
+        assert!(min >= 87 && max <= 108, "sizes {min}..={max}");
+        // The categories are drawn evenly (each about 1/16).
+        for (c, k) in CATEGORIES.iter().zip(categories) {
+            let share = f64::from(k) / n as f64;
+            assert!((0.055..0.07).contains(&share), "{c}: {share}");
+        }
+        // The formula of the doc comment.
+        let mean_category =
+            CATEGORIES.iter().map(|c| c.len()).sum::<usize>() as f64 / CATEGORIES.len() as f64;
+        assert_eq!(mean_category, 12.125);
+    }
+
+    #[test]
+    fn decimal_digits() {
+        let check = |n: u64, width: usize, expected: &str| {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n, width);
+            assert_eq!(s, format!("x{expected}"), "{n} width {width}");
+        };
+        check(0, 1, "0");
+        check(7, 1, "7");
+        check(42, 6, "000042");
+        check(999_999, 6, "999999");
+        check(1_234_567, 6, "1234567");
+        check(u64::MAX, 1, &u64::MAX.to_string());
+    }
+
+    #[test]
+    fn quickstart_selects_the_generator() {
+        let errors = |q: &str| {
+            let infos = SourceHarness::<DataGen>::validate(&config(&[
+                ("kafka.topic", "t"),
+                ("quickstart", q),
+            ]))
+            .unwrap();
+            infos
+                .into_iter()
+                .find(|i| i.name == "quickstart")
+                .unwrap()
+                .errors
+        };
+        assert!(errors("pageviews").is_empty());
+        assert!(errors("PageViews").is_empty(), "case does not matter");
+        assert!(errors("bytes").is_empty());
+        let e = errors("users");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("bytes, pageviews"), "{e:?}");
+
+        // The default stays the bytes generator.
+        let mut h = SourceHarness::<DataGen>::start(
+            config(&[
+                ("kafka.topic", "t"),
+                ("iterations", "1"),
+                ("max.interval", "0"),
+            ]),
+            1,
+        )
+        .unwrap();
+        let r = h.poll(0).unwrap();
+        assert_eq!(r[0].value, Data::string(value_of(42, 0, 100)));
+        assert_eq!(r[0].timestamp, None);
         h.stop().unwrap();
     }
 }
