@@ -351,12 +351,12 @@ fn run_source(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
             if !batch.is_empty() {
                 // The records are read where the plugin lent them: converted values that
                 // pass through (bytes, text) are copied once, into the log batch.
-                let refs = (0..batch.len())
+                let mut refs = (0..batch.len())
                     .map(|i| batch.record(i))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| trace_of(&e))?;
                 // Transforms (issue 7) between poll and conversion.
-                let transformed = transform_source(spec, &refs)?;
+                let transformed = transform_source(spec, &batch, &mut refs)?;
                 let (out, kept) = convert_source(spec, &refs, &transformed)?;
                 create_topics(spec, &out, &mut known_topics)?;
                 let positions = spec
@@ -1100,24 +1100,29 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// dropped, or failed on under `errors.tolerance=all`.
 fn transform_source(
     spec: &TaskSpec,
-    records: &[SourceRecordRef<'_>],
+    batch: &crate::plugin::PolledBatch<'_>,
+    records: &mut [SourceRecordRef<'_>],
 ) -> Result<Vec<Option<tributary_plugin_abi::record::SourceRecord>>, String> {
     let chain = &spec.common.transforms;
     if chain.is_empty() {
         return Ok(Vec::new());
     }
     let mut out = Vec::with_capacity(records.len());
-    let owned: Result<Vec<_>, _> = records.iter().map(|r| r.to_owned()).collect();
+    // Moved, not copied: what reading the batch decoded goes to the transforms as it is
+    // (with transforms, conversion reads only their output).
+    let owned: Result<Vec<_>, _> = records.iter_mut().map(|r| r.take_owned()).collect();
     let results = chain.apply_source_batch(owned.map_err(|e| trace_of(&e))?);
-    for (r, result) in records.iter().zip(results) {
+    for (i, (r, result)) in records.iter().zip(results).enumerate() {
         match result {
             Ok(Some(owned)) => out.push(Some(owned)),
             Ok(None) => out.push(None),
             Err(e) => {
                 let failure = Failure::transform(&e);
                 let context = format!("a record for topic {}", r.topic);
+                // The DLQ gets the record as polled, read again from the lent batch.
+                let original = batch.record(i).map_err(|e| trace_of(&e))?;
                 report_failure(spec, &failure, &context, || {
-                    dlq_record_from_source(spec, r, &failure)
+                    dlq_record_from_source(spec, &original, &failure)
                 })?;
                 out.push(None);
             }

@@ -516,6 +516,24 @@ impl<'a> SourceRecordRef<'a> {
         self.headers.decode()
     }
 
+    /// The record as an owned [`SourceRecord`], moving out what this reference already
+    /// owns (structured data decoded from its encoding) instead of copying it; what is
+    /// moved is left null here. For a record that is about to be handed on (to
+    /// transforms) and not read again.
+    pub fn take_owned(&mut self) -> Result<SourceRecord, DecodeError> {
+        let take = |d: &mut DataRef<'a>| std::mem::replace(d, DataRef::Null).into_data();
+        Ok(SourceRecord {
+            source_partition: OffsetMap::new(),
+            source_offset: OffsetMap::new(),
+            topic: self.topic.to_owned(),
+            partition: self.partition,
+            key: take(&mut self.key),
+            value: take(&mut self.value),
+            timestamp: self.timestamp,
+            headers: self.headers()?,
+        })
+    }
+
     /// The record as an owned [`SourceRecord`], without its source position (positions
     /// cross per batch: [`read_sources`]).
     pub fn to_owned(&self) -> Result<SourceRecord, DecodeError> {
@@ -960,6 +978,10 @@ mod tests {
                 want.source_partition.clear();
                 want.source_offset.clear();
                 assert_eq!(got.to_owned().unwrap(), want);
+                // Taking moves what the reference owns and gives the same record.
+                let mut taken = got.clone();
+                assert_eq!(taken.take_owned().unwrap(), want);
+                assert_eq!(taken.value, DataRef::Null);
             }
             // SAFETY: as above.
             let sources = unsafe { read_sources(&view) }.unwrap();
