@@ -441,13 +441,32 @@ impl Transform for ReplaceField {
         let (schema, values) = require_struct(data, PURPOSE)?;
         let fields = std::mem::take(&mut schema.fields);
         let old = std::mem::take(values);
-        for (f, v) in fields.into_iter().zip(old) {
+        // The kept fields and values are moved, not copied; a field keeps its name's
+        // allocation unless it is renamed.
+        for (mut f, mut v) in fields.into_iter().zip(old) {
             if !self.keep(&f.name) {
                 continue;
             }
-            let v = field_value(&f, &v, self.replace_null);
-            let name = self.renamed(&f.name).to_owned();
-            push_field(schema, &name, f.schema)?;
+            if self.replace_null
+                && v == Value::Null
+                && let Some(d) = &f.schema.default
+            {
+                v = (**d).clone();
+            }
+            let renamed = {
+                let to = self.renamed(&f.name);
+                (to != f.name).then(|| to.to_owned())
+            };
+            if let Some(to) = renamed {
+                f.name = to;
+            }
+            if schema.field_index(&f.name).is_some() {
+                return Err(format!(
+                    "cannot create field because of field name duplication: {}",
+                    f.name
+                ));
+            }
+            schema.fields.push(f);
             values.push(v);
         }
         Ok(true)
