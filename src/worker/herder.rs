@@ -1424,6 +1424,9 @@ impl Herder {
         kind: ConnectorType,
         target: TargetState,
     ) -> Result<TaskHandle, WorkerError> {
+        // The worker's own keys (transforms, errors.*, converters, overrides) get their
+        // `${provider:...}` placeholders resolved now, at start, as the task's config does.
+        let connector_config = &self.inner.providers.resolve(connector_config)?;
         let common = CommonConfig::parse(name, connector_config)?;
         let plugin = self.inner.plugins.lookup(&common.class)?;
         let converters = Arc::new(self.converters(name, connector_config)?);

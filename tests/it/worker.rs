@@ -399,6 +399,77 @@ fn source_topics_are_created_as_topic_creation_says() {
     h.shutdown();
 }
 
+/// `${provider:...}` placeholders in the worker's own keys (here a transform's) are
+/// resolved when the task starts; the stored config keeps the placeholder.
+#[test]
+fn placeholders_in_transform_keys_resolve_at_task_start() {
+    // SAFETY: set once, before any thread of this test reads the environment; no other
+    // test reads this variable.
+    unsafe { std::env::set_var("TRIBUTARY_IT_TRANSFORM_VALUE", "from-the-environment") };
+    let tmp = tempfile::tempdir().unwrap();
+    let w = World::new(tmp.path());
+    let h = w.herder(&[
+        ("config.providers", "env"),
+        (
+            "config.providers.env.class",
+            "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+        ),
+    ]);
+    let input = w.path("in.txt");
+    append(&input, "a\n");
+    h.create_connector(
+        "resolved",
+        props(&[
+            ("connector.class", "FileStreamSource"),
+            ("file", &input),
+            ("topic", "resolved-out"),
+            ("transforms", "hoist,add"),
+            (
+                "transforms.hoist.type",
+                "org.apache.kafka.connect.transforms.HoistField$Value",
+            ),
+            ("transforms.hoist.field", "line"),
+            (
+                "transforms.add.type",
+                "org.apache.kafka.connect.transforms.InsertField$Value",
+            ),
+            ("transforms.add.static.field", "origin"),
+            (
+                "transforms.add.static.value",
+                "${env:TRIBUTARY_IT_TRANSFORM_VALUE}",
+            ),
+            (
+                "value.converter",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
+            ("value.converter.schemas.enable", "false"),
+        ]),
+        TargetState::Started,
+    )
+    .unwrap();
+    let client = w.client();
+    wait_until("the record", || {
+        if let Some((_, t)) = h.status("resolved").unwrap().tasks.first() {
+            assert_ne!(t.state, State::Failed, "{:?}", t.trace);
+        }
+        client
+            .end_offsets("resolved-out")
+            .is_ok_and(|e| e.iter().sum::<i64>() == 1)
+    });
+    let fetched = client.fetch("resolved-out", 0, 0, 1 << 20).unwrap();
+    let value = fetched.records[0].value.clone().unwrap();
+    assert_eq!(
+        std::str::from_utf8(&value).unwrap(),
+        r#"{"line":"a","origin":"from-the-environment"}"#
+    );
+    let stored = h.connector_info("resolved").unwrap();
+    assert_eq!(
+        stored.config["transforms.add.static.value"],
+        "${env:TRIBUTARY_IT_TRANSFORM_VALUE}"
+    );
+    h.shutdown();
+}
+
 /// A sink that starts before its topic exists joins with nothing, rejoins when the topic
 /// appears, and commits what it consumed before every rejoin: nothing is delivered twice.
 #[test]
