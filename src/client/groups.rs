@@ -3,13 +3,14 @@
 //! coordinator over the network. Both take and answer the coordinator's own request and
 //! answer types, so a member is written once.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::ClientError;
 use super::remote::cluster::Cluster;
+use super::{ClientError, group_error};
 use crate::broker::group::{
-    FetchResult, GroupCoordinator, GroupDescription, JoinGroupRequest, JoinGroupResponse,
-    SyncGroupRequest, SyncGroupResponse,
+    CommitPartition, FetchResult, GroupCoordinator, GroupDescription, JoinGroupRequest,
+    JoinGroupResponse, OffsetCommitRequest, SyncGroupRequest, SyncGroupResponse,
 };
 
 /// Where group calls go. Cheap to clone.
@@ -93,5 +94,70 @@ impl Groups {
             Groups::Embedded(g) => Ok(g.delete_groups(group_ids).await),
             Groups::Remote(c) => c.delete_groups(&group_ids).await,
         }
+    }
+
+    /// Commit `offsets` (next offset to consume, per topic and partition) for
+    /// `group_id` as member `member_id` of `generation` (-1 and "" outside group
+    /// management); a partition the coordinator refuses is the error.
+    pub async fn commit(
+        &self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        offsets: &BTreeMap<(String, i32), i64>,
+    ) -> Result<(), ClientError> {
+        let mut topics: BTreeMap<String, Vec<CommitPartition>> = BTreeMap::new();
+        for ((t, p), o) in offsets {
+            topics
+                .entry(t.clone())
+                .or_default()
+                .push((*p, *o, -1, None));
+        }
+        let req = OffsetCommitRequest {
+            group_id: group_id.to_owned(),
+            generation_id: generation,
+            member_id: member_id.to_owned(),
+            group_instance_id: None,
+            retention_time_ms: -1,
+            topics: topics.into_iter().collect(),
+        };
+        let result = match self {
+            Groups::Embedded(g) => g.commit_offsets(req).await,
+            Groups::Remote(c) => c.commit_offsets(&req).await?,
+        };
+        for (_, parts) in result {
+            for (_, code) in parts {
+                if code != 0 {
+                    return Err(group_error(group_id, "OffsetCommit", code));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The committed offsets of `group_id` for these partitions (those without one are
+    /// left out).
+    pub async fn committed(
+        &self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<BTreeMap<(String, i32), i64>, ClientError> {
+        let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for (t, p) in partitions {
+            topics.entry(t.clone()).or_default().push(*p);
+        }
+        let result = self
+            .fetch_offsets(group_id, Some(topics.into_iter().collect()))
+            .await?
+            .map_err(|code| group_error(group_id, "OffsetFetch", code))?;
+        let mut out = BTreeMap::new();
+        for (topic, parts) in result {
+            for (p, offset, _, _, code) in parts {
+                if code == 0 && offset >= 0 {
+                    out.insert((topic.clone(), p), offset);
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -33,7 +33,6 @@ use bytes::Bytes;
 use tokio::runtime::Handle;
 
 use crate::broker::BrokerError;
-use crate::broker::group::GroupCoordinator;
 use crate::broker::server::Broker;
 use crate::log::batch::{self, BatchBuilder};
 use crate::log::compression::Compression;
@@ -669,16 +668,6 @@ impl Client {
         self.local().ok().map(|b| b.subscribe_appends())
     }
 
-    /// Run a group call on the client's runtime (the integrated broker's coordinator).
-    fn group_call<F: std::future::Future>(
-        &self,
-        broker: &Broker,
-        f: impl FnOnce(GroupCoordinator) -> F,
-    ) -> F::Output {
-        let groups = broker.groups.clone();
-        self.inner.runtime.block_on(f(groups))
-    }
-
     /// Commit `offsets` (next offset to consume, per topic and partition) for
     /// `group_id` as member `member_id` of `generation` (-1 and "" outside group
     /// management).
@@ -689,35 +678,10 @@ impl Client {
         member_id: &str,
         offsets: &BTreeMap<(String, i32), i64>,
     ) -> Result<(), ClientError> {
-        let broker = match self.local() {
-            Ok(b) => b,
-            Err(r) => return r.commit_offsets(group_id, generation, member_id, offsets),
-        };
-        let mut topics: BTreeMap<String, Vec<crate::broker::group::CommitPartition>> =
-            BTreeMap::new();
-        for ((t, p), o) in offsets {
-            topics
-                .entry(t.clone())
-                .or_default()
-                .push((*p, *o, -1, None));
-        }
-        let req = crate::broker::group::OffsetCommitRequest {
-            group_id: group_id.to_owned(),
-            generation_id: generation,
-            member_id: member_id.to_owned(),
-            group_instance_id: None,
-            retention_time_ms: -1,
-            topics: topics.into_iter().collect(),
-        };
-        let result = self.group_call(broker, |g| async move { g.commit_offsets(req).await });
-        for (_, parts) in result {
-            for (_, code) in parts {
-                if code != 0 {
-                    return Err(group_error(group_id, "OffsetCommit", code));
-                }
-            }
-        }
-        Ok(())
+        let groups = self.groups();
+        self.inner
+            .runtime
+            .block_on(groups.commit(group_id, generation, member_id, offsets))
     }
 
     /// The committed offsets of `group_id` for these partitions (those without one
@@ -727,30 +691,10 @@ impl Client {
         group_id: &str,
         partitions: &[(String, i32)],
     ) -> Result<BTreeMap<(String, i32), i64>, ClientError> {
-        let broker = match self.local() {
-            Ok(b) => b,
-            Err(r) => return r.committed_offsets(group_id, partitions),
-        };
-        let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for (t, p) in partitions {
-            topics.entry(t.clone()).or_default().push(*p);
-        }
-        let group = group_id.to_owned();
-        let result = self
-            .group_call(broker, |g| async move {
-                g.fetch_offsets(&group, Some(topics.into_iter().collect()))
-                    .await
-            })
-            .map_err(|code| group_error(group_id, "OffsetFetch", code))?;
-        let mut out = BTreeMap::new();
-        for (topic, parts) in result {
-            for (p, offset, _, _, code) in parts {
-                if code == 0 && offset >= 0 {
-                    out.insert((topic.clone(), p), offset);
-                }
-            }
-        }
-        Ok(out)
+        let groups = self.groups();
+        self.inner
+            .runtime
+            .block_on(groups.committed(group_id, partitions))
     }
 }
 

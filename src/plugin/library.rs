@@ -314,22 +314,46 @@ unsafe fn read_str(s: Str) -> Result<String, String> {
         .map_err(|_| "a name or version is not UTF-8".to_string())
 }
 
+/// A list the plugin describes by pointer and length (`what` names it in errors).
+///
+/// # Safety
+///
+/// A non-null `ptr` must point to `len` values valid while the library is loaded.
+unsafe fn plugin_list<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T], String> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(format!("null {what} list"));
+    }
+    if len > u32::MAX as usize {
+        return Err(format!("too many {what}s"));
+    }
+    // SAFETY: non-null, length given by the plugin, valid while it is loaded.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// A descriptor's extra names.
+///
+/// # Safety
+///
+/// As for [`plugin_list`], and each name as for [`read_str`].
+unsafe fn read_aliases(ptr: *const Str, len: usize, owner: &str) -> Result<Vec<String>, String> {
+    // SAFETY: guaranteed by the caller.
+    let aliases = unsafe { plugin_list(ptr, len, &format!("{owner} alias")) }?;
+    aliases
+        .iter()
+        // SAFETY: guaranteed by the caller.
+        .map(|a| unsafe { read_str(*a) })
+        .collect()
+}
+
 /// # Safety
 ///
 /// `api` must be a valid table whose descriptor pointers are valid for reads.
 unsafe fn read_connectors(api: &PluginApi) -> Result<Vec<ConnectorInfo>, String> {
-    if api.connectors_len > 0 && api.connectors.is_null() {
-        return Err("null connector list".into());
-    }
-    if api.connectors_len > u32::MAX as usize {
-        return Err("too many connectors".into());
-    }
-    let descs = if api.connectors_len == 0 {
-        &[][..]
-    } else {
-        // SAFETY: non-null, length given by the plugin, valid while it is loaded.
-        unsafe { std::slice::from_raw_parts(api.connectors, api.connectors_len) }
-    };
+    // SAFETY: guaranteed by the caller.
+    let descs = unsafe { plugin_list(api.connectors, api.connectors_len, "connector") }?;
     let mut out = Vec::with_capacity(descs.len());
     for (i, d) in descs.iter().enumerate() {
         // SAFETY: as above.
@@ -344,19 +368,9 @@ unsafe fn read_connectors(api: &PluginApi) -> Result<Vec<ConnectorInfo>, String>
         };
         // SAFETY: as above.
         let version = unsafe { read_str(d.version) }?;
-        let aliases = if d.aliases_len == 0 {
-            &[][..]
-        } else if d.aliases.is_null() {
-            return Err(format!("connector {name} has a null alias list"));
-        } else {
-            // SAFETY: as above.
-            unsafe { std::slice::from_raw_parts(d.aliases, d.aliases_len) }
-        };
-        let declared_aliases = aliases
-            .iter()
-            // SAFETY: as above.
-            .map(|a| unsafe { read_str(*a) })
-            .collect::<Result<Vec<_>, _>>()?;
+        // SAFETY: as above.
+        let declared_aliases =
+            unsafe { read_aliases(d.aliases, d.aliases_len, &format!("connector {name}")) }?;
         // SAFETY: as above.
         let config_def = decode_config_keys(unsafe { d.config_def.as_slice() })
             .map_err(|e| format!("connector {name}: config definition: {e}"))?;
@@ -376,18 +390,8 @@ unsafe fn read_connectors(api: &PluginApi) -> Result<Vec<ConnectorInfo>, String>
 ///
 /// As for [`read_connectors`].
 unsafe fn read_transforms(api: &PluginApi) -> Result<Vec<TransformInfo>, String> {
-    if api.transforms_len > 0 && api.transforms.is_null() {
-        return Err("null transform list".into());
-    }
-    if api.transforms_len > u32::MAX as usize {
-        return Err("too many transforms".into());
-    }
-    let descs = if api.transforms_len == 0 {
-        &[][..]
-    } else {
-        // SAFETY: non-null, length given by the plugin, valid while it is loaded.
-        unsafe { std::slice::from_raw_parts(api.transforms, api.transforms_len) }
-    };
+    // SAFETY: guaranteed by the caller.
+    let descs = unsafe { plugin_list(api.transforms, api.transforms_len, "transform") }?;
     let mut out = Vec::with_capacity(descs.len());
     for (i, d) in descs.iter().enumerate() {
         // SAFETY: as above.
@@ -402,19 +406,9 @@ unsafe fn read_transforms(api: &PluginApi) -> Result<Vec<TransformInfo>, String>
         };
         // SAFETY: as above.
         let version = unsafe { read_str(d.version) }?;
-        let aliases = if d.aliases_len == 0 {
-            &[][..]
-        } else if d.aliases.is_null() {
-            return Err(format!("transform {name} has a null alias list"));
-        } else {
-            // SAFETY: as above.
-            unsafe { std::slice::from_raw_parts(d.aliases, d.aliases_len) }
-        };
-        let declared_aliases = aliases
-            .iter()
-            // SAFETY: as above.
-            .map(|a| unsafe { read_str(*a) })
-            .collect::<Result<Vec<_>, _>>()?;
+        // SAFETY: as above.
+        let declared_aliases =
+            unsafe { read_aliases(d.aliases, d.aliases_len, &format!("transform {name}")) }?;
         // SAFETY: as above.
         let config_def = decode_config_keys(unsafe { d.config_def.as_slice() })
             .map_err(|e| format!("transform {name}: config definition: {e}"))?;

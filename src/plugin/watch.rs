@@ -298,19 +298,20 @@ fn advice(issue: &ScanIssue) -> &'static str {
     }
 }
 
-/// What identifies a version of a file without reading it.
+/// What identifies a version of a file without reading it (also what `worker::deploy`
+/// debounces connector files by).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stat {
-    len: u64,
+pub(crate) struct Stat {
+    pub(crate) len: u64,
     /// The change time where there is one (it moves on every write and cannot be set back,
     /// unlike the modification time `cp -p` preserves), else the modification time.
-    changed: Option<SystemTime>,
+    pub(crate) changed: Option<SystemTime>,
     /// Device and inode: a file renamed over another is a new file.
-    id: (u64, u64),
+    pub(crate) id: (u64, u64),
 }
 
 /// The stat of a regular file (following symbolic links), or `None` if there is none.
-fn stat(path: &Path) -> Option<Stat> {
+pub(crate) fn stat(path: &Path) -> Option<Stat> {
     let meta = std::fs::metadata(path).ok()?;
     if !meta.is_file() {
         return None;

@@ -64,6 +64,7 @@ use serde_json::Value as Json;
 use super::connector_config::parse_connector_json;
 use super::store::{Props, TargetState};
 use super::{Herder, WorkerError};
+use crate::plugin::watch::{Stat, stat};
 
 /// The config key that marks a connector as deployed from a file of `connectors.dir`:
 /// the file's absolute path.
@@ -401,37 +402,6 @@ fn run(
         state.settle(now, false);
         state.sync_notes();
     }
-}
-
-/// What identifies a version of a file without reading it (as in `plugin::watch`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stat {
-    len: u64,
-    changed: Option<SystemTime>,
-    id: (u64, u64),
-}
-
-fn stat(path: &Path) -> Option<Stat> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    #[cfg(unix)]
-    let (changed, id) = {
-        use std::os::unix::fs::MetadataExt;
-        let changed = u64::try_from(meta.ctime()).ok().and_then(|secs| {
-            let nanos = u32::try_from(meta.ctime_nsec()).unwrap_or(0);
-            SystemTime::UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
-        });
-        (changed, (meta.dev(), meta.ino()))
-    };
-    #[cfg(not(unix))]
-    let (changed, id) = (meta.modified().ok(), (0, 0));
-    Some(Stat {
-        len: meta.len(),
-        changed,
-        id,
-    })
 }
 
 /// A file waiting to be quiet.

@@ -7,11 +7,12 @@
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::standalone::file_plugin_dir;
+use crate::transforms::Worker;
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -51,50 +52,6 @@ fn plugin_dir() -> &'static Path {
         }
         dir
     })
-}
-
-struct Worker {
-    dir: PathBuf,
-    child: Child,
-}
-
-impl Worker {
-    fn log(&self) -> String {
-        let text = std::fs::read(self.dir.join("worker.log")).unwrap_or_default();
-        let start = text.len().saturating_sub(20_000);
-        String::from_utf8_lossy(&text[start..]).into_owned()
-    }
-
-    /// The complete lines of `file` once it has at least `n` (polling, with a deadline).
-    fn wait_for_lines(&mut self, file: &Path, n: usize) -> Vec<String> {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let text = std::fs::read_to_string(file).unwrap_or_default();
-            let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
-            let lines: Vec<String> = complete.lines().map(str::to_owned).collect();
-            if lines.len() >= n {
-                return lines;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the worker exited with {status}; its log:\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} has {} of {n} lines after {DEADLINE:?}: {lines:?}; log:\n{}",
-                file.display(),
-                lines.len(),
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One HTTP/1.1 GET (`Connection: close`); answers the status and the JSON body.

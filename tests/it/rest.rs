@@ -1612,6 +1612,16 @@ fn random_requests_never_fail_the_worker() {
         &json!({"connector.class": "FileStreamSink", "file": dir.join("out.txt").display().to_string(), "topics": "lines"}),
     );
     until_lines(&w, &dir.join("out.txt"), 2);
+    // The source records its active topic after its send, which can be after the sink
+    // has written the lines: the baseline state includes it.
+    let settled = Instant::now() + Duration::from_secs(30);
+    while w.get("/connectors/src/topics").body["src"]["topics"] != json!(["lines"]) {
+        assert!(
+            Instant::now() < settled,
+            "the source never reported topic lines"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let templates: Vec<(String, String)> = operations(&w.ok("/openapi.json"))
         .into_iter()
         .chain([

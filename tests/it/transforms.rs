@@ -17,20 +17,22 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-struct Worker {
-    dir: PathBuf,
-    child: Child,
+/// A `tributary standalone` child writing its log to `DIR/worker.log` (also used by
+/// `plugin_transforms`).
+pub(crate) struct Worker {
+    pub(crate) dir: PathBuf,
+    pub(crate) child: Child,
 }
 
 impl Worker {
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         let text = std::fs::read(self.dir.join("worker.log")).unwrap_or_default();
         let start = text.len().saturating_sub(20_000);
         String::from_utf8_lossy(&text[start..]).into_owned()
     }
 
     /// The complete lines of `file` once it has at least `n` (polling, with a deadline).
-    fn wait_for_lines(&mut self, file: &Path, n: usize) -> Vec<String> {
+    pub(crate) fn wait_for_lines(&mut self, file: &Path, n: usize) -> Vec<String> {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let text = std::fs::read_to_string(file).unwrap_or_default();

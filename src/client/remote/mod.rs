@@ -50,9 +50,10 @@ pub use cluster::{Cluster, FetchOptions, TopicConfig};
 pub use conn::CLIENT_VERSIONS;
 pub use error::{RemoteError, code_is_retriable, code_name};
 
+use super::groups::Groups;
 use super::{
-    ClientError, Fetched, Produce, ProducerSettings, RecordPosition, group_error, now_ms,
-    partitioner, record_size,
+    ClientError, Fetched, Produce, ProducerSettings, RecordPosition, now_ms, partitioner,
+    record_size,
 };
 use crate::broker::group;
 use crate::log::OffsetSpec;
@@ -594,30 +595,8 @@ impl RemoteClient {
         member_id: &str,
         offsets: &BTreeMap<(String, i32), i64>,
     ) -> Result<(), ClientError> {
-        let mut topics: BTreeMap<String, Vec<group::CommitPartition>> = BTreeMap::new();
-        for ((t, p), o) in offsets {
-            topics
-                .entry(t.clone())
-                .or_default()
-                .push((*p, *o, -1, None));
-        }
-        let req = group::OffsetCommitRequest {
-            group_id: group_id.to_owned(),
-            generation_id: generation,
-            member_id: member_id.to_owned(),
-            group_instance_id: None,
-            retention_time_ms: -1,
-            topics: topics.into_iter().collect(),
-        };
-        let result = self.block_on(self.cluster().commit_offsets(&req))?;
-        for (_, parts) in result {
-            for (_, code) in parts {
-                if code != 0 {
-                    return Err(group_error(group_id, "OffsetCommit", code));
-                }
-            }
-        }
-        Ok(())
+        let groups = Groups::Remote(self.cluster().clone());
+        self.block_on(groups.commit(group_id, generation, member_id, offsets))
     }
 
     /// The committed offsets of `group_id` for these partitions (those without one
@@ -627,23 +606,8 @@ impl RemoteClient {
         group_id: &str,
         partitions: &[(String, i32)],
     ) -> Result<BTreeMap<(String, i32), i64>, ClientError> {
-        let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for (t, p) in partitions {
-            topics.entry(t.clone()).or_default().push(*p);
-        }
-        let topics: Vec<(String, Vec<i32>)> = topics.into_iter().collect();
-        let result = self
-            .block_on(self.cluster().fetch_offsets(group_id, Some(&topics)))?
-            .map_err(|code| group_error(group_id, "OffsetFetch", code))?;
-        let mut out = BTreeMap::new();
-        for (topic, parts) in result {
-            for (p, offset, _, _, code) in parts {
-                if code == 0 && offset >= 0 {
-                    out.insert((topic.clone(), p), offset);
-                }
-            }
-        }
-        Ok(out)
+        let groups = Groups::Remote(self.cluster().clone());
+        self.block_on(groups.committed(group_id, partitions))
     }
 
     /// JoinGroup (any protocol type; MEMBER_ID_REQUIRED is handled inside). Blocks for
