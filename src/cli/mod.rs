@@ -38,6 +38,14 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         connectors_dir: Option<PathBuf>,
     },
+    /// Run a distributed worker: join the Connect cluster named by group.id on the Kafka
+    /// cluster of bootstrap.servers, and run the share of connectors and tasks it is
+    /// assigned, until SIGTERM or Ctrl-C.
+    Distributed {
+        /// The worker config (.properties, Kafka Connect's keys; bootstrap.servers and
+        /// group.id are required).
+        worker_config: PathBuf,
+    },
     /// Run the integrated broker on a data directory until SIGTERM or Ctrl-C.
     Broker(BrokerArgs),
     /// Manage topics on a data directory directly (the broker must not be running on it).
@@ -150,6 +158,7 @@ pub fn main() -> ExitCode {
             &connector_configs,
             connectors_dir.as_deref(),
         ),
+        Command::Distributed { worker_config } => crate::worker::distributed::run(&worker_config),
         Command::Broker(args) => run_broker(&args),
         Command::Topics(args) => topics::run(args),
         Command::Plugin(args) => plugin::run(args),

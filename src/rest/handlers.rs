@@ -549,6 +549,45 @@ pub async fn tasks(State(s): State<RestState>, PathParams(name): PathParams<Stri
     Ok(Json(tasks).into_response())
 }
 
+/// `POST /connectors/{name}/tasks` (internal, between workers of a cluster): the worker
+/// running a connector sends the task configs it generated; the leader stores them. 204.
+#[utoipa::path(
+    post,
+    path = "/connectors/{name}/tasks",
+    tag = "internal",
+    summary = "Store a connector's task configs (between workers of a cluster)",
+    params(
+        ("name" = String, Path, description = "The connector's name"),
+    ),
+    request_body(content = Vec<BTreeMap<String, String>>, description = "The task configs, in task order"),
+    responses(
+        (status = 204, description = "Stored"),
+        (status = 400, description = "Not a list of string maps", body = ErrorMessage),
+        (status = 404, description = "No such connector", body = ErrorMessage),
+        (status = 409, description = "No leader known (a rebalance is under way)", body = ErrorMessage),
+    )
+)]
+pub async fn put_tasks(
+    State(s): State<RestState>,
+    PathParams(name): PathParams<String>,
+    JsonBody(body): JsonBody,
+) -> Reply {
+    let tasks: Vec<Props> = serde_json::from_value(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body must be a JSON array of task configs (objects of strings): {e}"
+        ))
+    })?;
+    if s.herder().cluster().is_none() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "this worker is standalone: task configs are written by the worker itself",
+        ));
+    }
+    s.blocking(move |h| h.put_task_configs(&name, tasks))
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// A task number from the path; anything else is no such task (404, as Kafka's
 /// integer path parameter answers).
 fn task_number(name: &str, task: &str) -> Result<usize, ApiError> {

@@ -53,6 +53,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod forward;
 pub mod handlers;
 pub mod loggers;
 pub mod model;
@@ -205,7 +206,7 @@ fn api_router() -> OpenApiRouter<RestState> {
         .routes(routes!(h::pause))
         .routes(routes!(h::resume))
         .routes(routes!(h::stop))
-        .routes(routes!(h::tasks))
+        .routes(routes!(h::tasks, h::put_tasks))
         .routes(routes!(h::task_status))
         .routes(routes!(h::restart_task))
         .routes(routes!(h::offsets, h::alter_offsets, h::reset_offsets))
@@ -253,6 +254,10 @@ pub fn router(state: RestState) -> Router {
     routes
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .fallback(handlers::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::forward,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

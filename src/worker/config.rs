@@ -59,6 +59,9 @@ pub struct WorkerConfig {
     pub connectors_dir: Option<PathBuf>,
     /// Every key as given, for anything that wants the raw view.
     pub raw: BTreeMap<String, String>,
+    /// `rest.advertised.host.name:rest.advertised.port`, when distributed mode set it:
+    /// the worker id and the URL other workers use.
+    pub advertised: Option<String>,
 }
 
 /// Keys the worker reads itself.
@@ -91,10 +94,16 @@ const KNOWN: &[&str] = &[
     "topic.tracking.enable",
     "topic.tracking.allow.reset",
     "connectors.dir",
-    // Accepted for compatibility; they have no effect here.
-    "offset.storage.file.filename",
+    // Distributed mode (worker::distributed).
     "rest.advertised.host.name",
     "rest.advertised.port",
+    "connect.protocol",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "rebalance.timeout.ms",
+    "scheduled.rebalance.max.delay.ms",
+    // Accepted for compatibility; they have no effect here.
+    "offset.storage.file.filename",
     "plugin.discovery",
     "topic.creation.enable",
     "connector.client.config.override.policy",
@@ -241,6 +250,7 @@ impl WorkerConfig {
             restart_enabled,
             connectors_dir,
             raw: props.clone(),
+            advertised: None,
         };
         for key in ["key.converter", "value.converter"] {
             if !config.converters.contains_key(key) {
@@ -278,6 +288,9 @@ impl WorkerConfig {
 
     /// The worker's id in status records: its REST host:port, as Kafka Connect uses.
     pub fn worker_id(&self) -> String {
+        if let Some(a) = &self.advertised {
+            return a.clone();
+        }
         self.listeners.to_string()
     }
 }

@@ -26,13 +26,18 @@ use super::WorkerError;
 use super::config::WorkerConfig;
 use super::connector_config::{CommonConfig, check_name, with_prefix};
 use super::convert;
+use super::distributed::ClusterView;
 use super::hosts::ConnectorRequests;
 use super::providers::ConfigProviders;
-use super::store::{ConfigStore, OffsetStore, Props, State, StatusStore, TargetState, TopicLog};
+use super::store::{
+    ConfigStore, ConnectorRecord, OffsetStore, Props, State, StatusStore, TargetState, TopicLog,
+};
 use super::task::{Converters, RestartPolicy, StatusBoard, StatusView, TaskHandle, TaskSpec};
 use super::topics::{TopicTracker, TrackingSettings};
 use crate::client::{Client, ConsumerSettings, ProducerSettings};
 use crate::plugin::{ConnectorType, SharedRegistry};
+
+mod cluster;
 
 /// A connector as the REST API describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,6 +145,11 @@ struct Inner {
     offsets: Arc<Mutex<OffsetStore>>,
     topics: Arc<TopicTracker>,
     state: Mutex<State_>,
+    /// Distributed mode: what this worker's share of the cluster is (`None`:
+    /// standalone, everything runs here).
+    cluster: Option<Arc<ClusterView>>,
+    /// How far the status topic has been read (distributed mode follows it).
+    status_positions: Mutex<Vec<i64>>,
 }
 
 #[derive(Debug)]
@@ -153,9 +163,13 @@ struct State_ {
 struct Running {
     connector: Option<crate::plugin::Connector>,
     kind: ConnectorType,
-    tasks: Vec<TaskHandle>,
+    /// The tasks running here, by task number (in a cluster, some of them).
+    tasks: BTreeMap<usize, TaskHandle>,
     /// What the connector asked of the worker (see [`Herder::tick`]).
     requests: Arc<ConnectorRequests>,
+    /// Distributed mode: the config this worker's part of the connector was started
+    /// from, to tell what changed when the config topic moves.
+    applied: ConnectorRecord,
 }
 
 impl Herder {
@@ -165,6 +179,22 @@ impl Herder {
         config: WorkerConfig,
         client: Client,
         plugins: SharedRegistry,
+    ) -> Result<Herder, WorkerError> {
+        let herder = Herder::open(config, client, plugins, None)?;
+        let names: Vec<String> = herder.lock().configs.connectors().keys().cloned().collect();
+        for name in names {
+            let mut st = herder.lock();
+            herder.start_connector(&mut st, &name);
+        }
+        Ok(herder)
+    }
+
+    /// Open the internal topics and read them; start nothing yet.
+    fn open(
+        config: WorkerConfig,
+        client: Client,
+        plugins: SharedRegistry,
+        cluster: Option<Arc<ClusterView>>,
     ) -> Result<Herder, WorkerError> {
         let configs = TopicLog::open(
             &client,
@@ -207,13 +237,10 @@ impl Herder {
                     configs,
                     running: BTreeMap::new(),
                 }),
+                cluster,
+                status_positions: Mutex::new(Vec::new()),
             }),
         };
-        let names: Vec<String> = herder.lock().configs.connectors().keys().cloned().collect();
-        for name in names {
-            let mut st = herder.lock();
-            herder.start_connector(&mut st, &name);
-        }
         Ok(herder)
     }
 
@@ -254,7 +281,10 @@ impl Herder {
         }
         self.check_config(name, &config)?;
         st.configs.put_connector(name, &config, Some(initial))?;
-        self.start_connector(&mut st, name);
+        // In a cluster the worker it is assigned to starts it, after the rebalance.
+        if self.inner.cluster.is_none() {
+            self.start_connector(&mut st, name);
+        }
         Ok(self.info_locked(&st, name).expect("just created"))
     }
 
@@ -323,11 +353,18 @@ impl Herder {
             }
             Some(_) => {
                 st.configs.put_connector(name, &config, None)?;
-                self.stop_connector(st, name);
+                if self.inner.cluster.is_none() {
+                    self.stop_connector(st, name);
+                }
                 false
             }
         };
-        self.start_connector(st, name);
+        if self.inner.cluster.is_some() {
+            // The workers running it restart it when they read the new config.
+            self.reconcile(st);
+        } else {
+            self.start_connector(st, name);
+        }
         Ok((self.info_locked(st, name).expect("exists"), created))
     }
 
@@ -659,6 +696,14 @@ impl Herder {
             return Ok(());
         }
         st.configs.put_target(name, target)?;
+        if self.inner.cluster.is_some() {
+            // Every worker moves what it runs of the connector when it reads this.
+            if target == TargetState::Stopped {
+                st.configs.put_tasks(name, &[])?;
+            }
+            self.reconcile(&mut st);
+            return Ok(());
+        }
         match (prev, target) {
             (TargetState::Stopped, _) => self.start_connector(&mut st, name),
             (_, TargetState::Stopped) => {
@@ -668,13 +713,13 @@ impl Herder {
             }
             (_, TargetState::Paused) => {
                 if let Some(r) = st.running.get(name) {
-                    r.tasks.iter().for_each(|t| t.set_paused(true));
+                    r.tasks.values().for_each(|t| t.set_paused(true));
                 }
                 self.inner.statuses.set(name, None, State::Paused, None);
             }
             (_, TargetState::Started) => {
                 if let Some(r) = st.running.get(name) {
-                    r.tasks.iter().for_each(|t| t.set_paused(false));
+                    r.tasks.values().for_each(|t| t.set_paused(false));
                 }
                 self.inner.statuses.set(name, None, State::Running, None);
             }
@@ -721,6 +766,16 @@ impl Herder {
         let mut st = self.lock();
         if st.configs.get(name).is_none() {
             return Err(WorkerError::UnknownConnector(name.to_owned()));
+        }
+        if self.inner.cluster.is_some() {
+            // KIP-745's request record: each worker restarts what it runs.
+            let req = super::store::RestartRequest {
+                connector: name.to_owned(),
+                include_tasks,
+                only_failed,
+            };
+            st.configs.put_restart(&req)?;
+            return Ok(());
         }
         let connector_failed = self
             .inner
@@ -785,18 +840,14 @@ impl Herder {
         let Some(running) = st.running.get_mut(name) else {
             return Err(WorkerError::UnknownTask(name.to_owned(), task));
         };
-        if let Some(handle) = running.tasks.get_mut(task) {
+        if let Some(handle) = running.tasks.get_mut(&task) {
             handle.signal_stop();
             handle.join_until(Instant::now() + self.inner.config.task_shutdown_timeout);
         }
         let kind = running.kind;
         let handle = self.spawn_task(name, &rec.config, task, task_config, kind, rec.target)?;
         if let Some(r) = st.running.get_mut(name) {
-            if task < r.tasks.len() {
-                r.tasks[task] = handle;
-            } else {
-                r.tasks.push(handle);
-            }
+            r.tasks.insert(task, handle);
         }
         Ok(())
     }
@@ -807,8 +858,13 @@ impl Herder {
         let info = self
             .info_locked(&st, name)
             .ok_or_else(|| WorkerError::UnknownConnector(name.to_owned()))?;
-        self.stop_connector(&mut st, name);
+        if self.inner.cluster.is_none() {
+            self.stop_connector(&mut st, name);
+        }
         st.configs.delete(name)?;
+        if self.inner.cluster.is_some() {
+            self.reconcile(&mut st);
+        }
         self.inner.statuses.remove(name, info.tasks);
         // A connector created later under this name starts with no active topics.
         if let Err(e) = self.inner.topics.forget(name) {
@@ -1123,12 +1179,12 @@ impl Herder {
         let mut st = self.lock();
         let deadline = Instant::now() + self.inner.config.task_shutdown_timeout;
         for r in st.running.values() {
-            r.tasks.iter().for_each(TaskHandle::signal_stop);
+            r.tasks.values().for_each(TaskHandle::signal_stop);
         }
         let names: Vec<String> = st.running.keys().cloned().collect();
         for name in names {
             if let Some(mut r) = st.running.remove(&name) {
-                for (i, t) in r.tasks.iter_mut().enumerate() {
+                for (i, t) in r.tasks.iter_mut() {
                     if !t.join_until(deadline) {
                         tracing::warn!(connector = %name, task = i, "task did not stop within task.shutdown.graceful.timeout.ms; abandoned");
                     }
@@ -1170,7 +1226,7 @@ impl Herder {
             let Some(after) = self.generate_tasks(&mut st, &name) else {
                 continue;
             };
-            if after != before {
+            if after != before && self.inner.cluster.is_none() {
                 tracing::info!(connector = %name, tasks = after.len(), "task configs changed; restarting the tasks");
                 let Some(rec) = st.configs.get(&name).cloned() else {
                     continue;
@@ -1179,16 +1235,18 @@ impl Herder {
                     continue;
                 };
                 let deadline = Instant::now() + self.inner.config.task_shutdown_timeout;
-                r.tasks.iter().for_each(TaskHandle::signal_stop);
-                for t in &mut r.tasks {
+                r.tasks.values().for_each(TaskHandle::signal_stop);
+                for t in r.tasks.values_mut() {
                     t.join_until(deadline);
                 }
                 r.tasks.clear();
                 let kind = r.kind;
-                let mut handles = Vec::new();
+                let mut handles = BTreeMap::new();
                 for (i, t) in after.into_iter().enumerate() {
                     match self.spawn_task(&name, &rec.config, i, t, kind, rec.target) {
-                        Ok(h) => handles.push(h),
+                        Ok(h) => {
+                            handles.insert(i, h);
+                        }
                         Err(e) => self.inner.statuses.set(
                             &name,
                             Some(i),
@@ -1210,8 +1268,8 @@ impl Herder {
             return;
         };
         let deadline = Instant::now() + self.inner.config.task_shutdown_timeout;
-        r.tasks.iter().for_each(TaskHandle::signal_stop);
-        for (i, t) in r.tasks.iter_mut().enumerate() {
+        r.tasks.values().for_each(TaskHandle::signal_stop);
+        for (i, t) in r.tasks.iter_mut() {
             if !t.join_until(deadline) {
                 tracing::warn!(connector = %name, task = i, "task still blocked in its plugin after task.shutdown.graceful.timeout.ms; abandoned");
             }
@@ -1243,10 +1301,12 @@ impl Herder {
         let Some(tasks) = self.generate_tasks(st, name) else {
             return;
         };
-        let mut handles = Vec::with_capacity(tasks.len());
+        let mut handles = BTreeMap::new();
         for (i, t) in tasks.into_iter().enumerate() {
             match self.spawn_task(name, &rec.config, i, t, kind, rec.target) {
-                Ok(h) => handles.push(h),
+                Ok(h) => {
+                    handles.insert(i, h);
+                }
                 Err(e) => {
                     self.inner
                         .statuses
@@ -1295,8 +1355,9 @@ impl Herder {
         let entry = st.running.entry(name.to_owned()).or_insert(Running {
             connector: None,
             kind,
-            tasks: Vec::new(),
+            tasks: BTreeMap::new(),
             requests: requests.clone(),
+            applied: ConnectorRecord::default(),
         });
         entry.connector = Some(connector);
         entry.requests = requests;
@@ -1339,7 +1400,16 @@ impl Herder {
         }
         let tasks: Vec<Props> = tasks.into_iter().collect();
         if tasks != rec.tasks {
-            if let Err(e) = st.configs.put_tasks(name, &tasks) {
+            if let Err(e) = self.write_tasks(st, name, &tasks) {
+                if self.inner.cluster.is_some() {
+                    // The leader may be changing: try again at the next tick.
+                    tracing::warn!(connector = name, error = %e, "task configs not stored yet; retrying");
+                    if let Some(r) = st.running.get(name) {
+                        use crate::plugin::ConnectorHost as _;
+                        let _ = r.requests.request_task_reconfiguration();
+                    }
+                    return None;
+                }
                 self.inner
                     .statuses
                     .set(name, None, State::Failed, Some(e.to_string()));
@@ -1467,6 +1537,7 @@ impl Herder {
         self.inner
             .statuses
             .set(name, Some(task), State::Unassigned, None);
+        tracing::info!(connector = name, task, "task starting");
         let handle = TaskHandle::spawn(spec, kind == ConnectorType::Source).map_err(|e| {
             WorkerError::Io {
                 what: format!("starting a thread for task {task} of {name}"),

@@ -20,6 +20,8 @@
 //! - [`deploy`]: deploy by folder, `connectors.dir`: connector files created, changed
 //!   and removed become connectors created, updated and deleted.
 //! - [`topics`]: KIP-558's active topics, recorded once per topic per task.
+//! - [`distributed`]: `tributary distributed`, workers sharing connectors and tasks
+//!   through a Kafka cluster's group protocol and internal topics.
 //! - [`standalone`]: `tributary standalone`, one process with the integrated broker (or
 //!   none, on a cluster named by `bootstrap.servers`).
 //!
@@ -30,6 +32,7 @@ pub mod config;
 pub mod connector_config;
 pub mod convert;
 pub mod deploy;
+pub mod distributed;
 pub mod herder;
 pub mod hosts;
 pub mod providers;

@@ -238,7 +238,10 @@ impl Standalone {
 
 /// Load what is on `plugin.path` (or the default: the directory of this executable) and
 /// keep watching it: a library copied in while the worker runs becomes available.
-fn watch_plugins(config: &WorkerConfig, data_dir: &Path) -> anyhow::Result<PluginWatcher> {
+pub(super) fn watch_plugins(
+    config: &WorkerConfig,
+    data_dir: &Path,
+) -> anyhow::Result<PluginWatcher> {
     let path = match &config.plugin_path {
         Some(p) => p.clone(),
         None => vec![

@@ -120,27 +120,48 @@ impl TopicLog {
 
     /// Every record from the beginning to the current end, partition by partition.
     pub fn read_all(&self) -> Result<Vec<(Option<Bytes>, Option<Bytes>)>, WorkerError> {
+        self.read_new(&mut Vec::new())
+    }
+
+    /// The records after `positions` (the next offset to read, per partition; a
+    /// partition not in it yet is read from its start) up to the current end, advancing
+    /// `positions`: how a store follows what other workers write.
+    pub fn read_new(
+        &self,
+        positions: &mut Vec<i64>,
+    ) -> Result<Vec<(Option<Bytes>, Option<Bytes>)>, WorkerError> {
         let mut out = Vec::new();
         let ends = self.client.end_offsets(&self.topic)?;
         for (p, end) in ends.into_iter().enumerate() {
-            let p = p as i32;
-            let mut at =
-                self.client
-                    .list_offset(&self.topic, p, crate::log::OffsetSpec::Earliest)?;
+            if positions.len() <= p {
+                let start = self.client.list_offset(
+                    &self.topic,
+                    p as i32,
+                    crate::log::OffsetSpec::Earliest,
+                )?;
+                positions.push(start);
+            }
+            let mut at = positions[p];
+            let p32 = p as i32;
             while at < end {
-                let fetched = self.client.fetch(&self.topic, p, at, 1 << 20)?;
+                let fetched = self.client.fetch(&self.topic, p32, at, 1 << 20)?;
                 for r in fetched.records {
-                    if r.offset < end {
+                    if r.offset < end && r.offset >= at {
                         out.push((r.key, r.value));
                     }
                 }
                 if fetched.next_offset <= at {
                     break;
                 }
-                at = fetched.next_offset;
+                at = fetched.next_offset.min(end);
             }
+            positions[p] = at.max(positions[p]);
         }
         Ok(out)
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 
     /// Append records and make them durable before returning.
@@ -197,81 +218,159 @@ fn props_of(v: &Json) -> Option<Props> {
     })
 }
 
+/// A restart request read from the config topic (KIP-745's `restart-connector-NAME`,
+/// `{"include-tasks":..,"only-failed":..}`): each worker restarts what it runs of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestartRequest {
+    pub connector: String,
+    pub include_tasks: bool,
+    pub only_failed: bool,
+}
+
 /// The config topic: connector configs, task configs and target states.
 #[derive(Debug)]
 pub struct ConfigStore {
     log: TopicLog,
     connectors: BTreeMap<String, ConnectorRecord>,
+    /// Task configs read but not yet committed, per connector.
+    deferred: BTreeMap<String, BTreeMap<usize, Props>>,
+    /// Target states, also of connectors whose config comes later.
+    targets: BTreeMap<String, TargetState>,
+    /// How far the topic has been read (the next offset, per partition).
+    positions: Vec<i64>,
+    /// Restart requests read since the last [`ConfigStore::take_restarts`] (not those
+    /// of the initial load: they were acted on when written).
+    restarts: Vec<RestartRequest>,
 }
 
 impl ConfigStore {
     /// Read the whole topic, applying task configs only when their commit follows.
     pub fn load(log: TopicLog) -> Result<ConfigStore, WorkerError> {
-        let mut connectors: BTreeMap<String, ConnectorRecord> = BTreeMap::new();
-        let mut deferred: BTreeMap<String, BTreeMap<usize, Props>> = BTreeMap::new();
-        let mut target_states: BTreeMap<String, TargetState> = BTreeMap::new();
-        for (key, value) in log.read_all()? {
-            let Some(key) = text(&key) else { continue };
-            let json = json_of(&value);
-            if let Some(name) = key.strip_prefix("connector-") {
-                match json.as_ref().and_then(props_of) {
-                    Some(config) => {
-                        connectors.entry(name.to_owned()).or_default().config = config;
-                    }
-                    None => {
-                        connectors.remove(name);
-                        deferred.remove(name);
+        let mut store = ConfigStore {
+            log,
+            connectors: BTreeMap::new(),
+            deferred: BTreeMap::new(),
+            targets: BTreeMap::new(),
+            positions: Vec::new(),
+            restarts: Vec::new(),
+        };
+        store.catch_up()?;
+        store.restarts.clear();
+        Ok(store)
+    }
+
+    /// Read what was written since the last read (by any worker); answers whether
+    /// anything was read.
+    pub fn catch_up(&mut self) -> Result<bool, WorkerError> {
+        let records = self.log.read_new(&mut self.positions)?;
+        let any = !records.is_empty();
+        for (key, value) in records {
+            self.apply(&key, &value);
+        }
+        Ok(any)
+    }
+
+    /// The config offset, as Kafka Connect's group protocol carries it: the offset
+    /// after the last record read.
+    pub fn offset(&self) -> i64 {
+        self.positions.first().copied().unwrap_or(0)
+    }
+
+    /// Restart requests read since the last call.
+    pub fn take_restarts(&mut self) -> Vec<RestartRequest> {
+        std::mem::take(&mut self.restarts)
+    }
+
+    fn apply(&mut self, key: &Option<Bytes>, value: &Option<Bytes>) {
+        let Some(key) = text(key) else { return };
+        let json = json_of(value);
+        if let Some(name) = key.strip_prefix("connector-") {
+            match json.as_ref().and_then(props_of) {
+                Some(config) => {
+                    let target = self.targets.get(name).copied().unwrap_or_default();
+                    let entry =
+                        self.connectors
+                            .entry(name.to_owned())
+                            .or_insert_with(|| ConnectorRecord {
+                                target,
+                                ..ConnectorRecord::default()
+                            });
+                    entry.config = config;
+                }
+                None => {
+                    self.connectors.remove(name);
+                    self.deferred.remove(name);
+                }
+            }
+        } else if let Some(rest) = key.strip_prefix("task-") {
+            let Some((name, n)) = rest.rsplit_once('-') else {
+                return;
+            };
+            let (Ok(n), Some(config)) = (n.parse::<usize>(), json.as_ref().and_then(props_of))
+            else {
+                return;
+            };
+            self.deferred
+                .entry(name.to_owned())
+                .or_default()
+                .insert(n, config);
+        } else if let Some(name) = key.strip_prefix("commit-") {
+            let count = json
+                .as_ref()
+                .and_then(|j| j.get("tasks"))
+                .and_then(Json::as_u64)
+                .unwrap_or(0) as usize;
+            let buffered = self.deferred.remove(name).unwrap_or_default();
+            if let Some(c) = self.connectors.get_mut(name) {
+                let tasks: Vec<Props> = (0..count)
+                    .filter_map(|i| buffered.get(&i).cloned())
+                    .collect();
+                if tasks.len() == count {
+                    c.tasks = tasks;
+                } else {
+                    tracing::warn!(
+                        connector = name,
+                        "task configs incomplete in the config topic; they will be regenerated"
+                    );
+                    c.tasks.clear();
+                }
+            }
+        } else if let Some(name) = key.strip_prefix("target-state-") {
+            match json {
+                None => {
+                    self.targets.remove(name);
+                }
+                Some(j) => {
+                    let state = j
+                        .get("state.v2")
+                        .or_else(|| j.get("state"))
+                        .and_then(Json::as_str)
+                        .and_then(TargetState::parse)
+                        .unwrap_or_default();
+                    self.targets.insert(name.to_owned(), state);
+                    if let Some(c) = self.connectors.get_mut(name) {
+                        c.target = state;
                     }
                 }
-            } else if let Some(rest) = key.strip_prefix("task-") {
-                let Some((name, n)) = rest.rsplit_once('-') else {
-                    continue;
-                };
-                let (Ok(n), Some(config)) = (n.parse::<usize>(), json.as_ref().and_then(props_of))
-                else {
-                    continue;
-                };
-                deferred
-                    .entry(name.to_owned())
-                    .or_default()
-                    .insert(n, config);
-            } else if let Some(name) = key.strip_prefix("commit-") {
-                let count = json
-                    .as_ref()
-                    .and_then(|j| j.get("tasks"))
-                    .and_then(Json::as_u64)
-                    .unwrap_or(0) as usize;
-                let buffered = deferred.remove(name).unwrap_or_default();
-                if let Some(c) = connectors.get_mut(name) {
-                    let tasks: Vec<Props> = (0..count)
-                        .filter_map(|i| buffered.get(&i).cloned())
-                        .collect();
-                    if tasks.len() == count {
-                        c.tasks = tasks;
-                    } else {
-                        tracing::warn!(
-                            connector = name,
-                            "task configs incomplete in the config topic; they will be regenerated"
-                        );
-                        c.tasks.clear();
-                    }
-                }
-            } else if let Some(name) = key.strip_prefix("target-state-") {
-                let state = json
-                    .as_ref()
-                    .and_then(|j| j.get("state.v2").or_else(|| j.get("state")))
-                    .and_then(Json::as_str)
-                    .and_then(TargetState::parse)
-                    .unwrap_or_default();
-                target_states.insert(name.to_owned(), state);
             }
+        } else if let Some(name) = key.strip_prefix("restart-connector-")
+            && let Some(j) = json
+        {
+            let flag = |k: &str| j.get(k).and_then(Json::as_bool).unwrap_or(false);
+            self.restarts.push(RestartRequest {
+                connector: name.to_owned(),
+                include_tasks: flag("include-tasks"),
+                only_failed: flag("only-failed"),
+            });
         }
-        for (name, state) in target_states {
-            if let Some(c) = connectors.get_mut(&name) {
-                c.target = state;
-            }
-        }
-        Ok(ConfigStore { log, connectors })
+    }
+
+    /// Ask every worker to restart what it runs of `name` (KIP-745's record).
+    pub fn put_restart(&mut self, req: &RestartRequest) -> Result<(), WorkerError> {
+        self.log.write(vec![(
+            format!("restart-connector-{}", req.connector),
+            Some(json!({ "include-tasks": req.include_tasks, "only-failed": req.only_failed })),
+        )])
     }
 
     pub fn connectors(&self) -> &BTreeMap<String, ConnectorRecord> {
@@ -301,6 +400,7 @@ impl ConfigStore {
         entry.config = config.clone();
         if let Some(t) = target {
             entry.target = t;
+            self.targets.insert(name.to_owned(), t);
         }
         Ok(())
     }
@@ -328,6 +428,7 @@ impl ConfigStore {
             format!("target-state-{name}"),
             Some(target_json(target)),
         )])?;
+        self.targets.insert(name.to_owned(), target);
         if let Some(c) = self.connectors.get_mut(name) {
             c.target = target;
         }
@@ -340,6 +441,7 @@ impl ConfigStore {
             (format!("target-state-{name}"), None),
         ])?;
         self.connectors.remove(name);
+        self.targets.remove(name);
         Ok(())
     }
 }
@@ -360,14 +462,27 @@ pub struct OffsetStore {
     log: TopicLog,
     /// (connector, source partition as canonical JSON) → offset.
     offsets: BTreeMap<(String, String), Json>,
+    /// How far the topic has been read, per partition.
+    positions: Vec<i64>,
 }
 
 impl OffsetStore {
     pub fn load(log: TopicLog) -> Result<OffsetStore, WorkerError> {
-        let mut offsets = BTreeMap::new();
-        for (key, value) in log.read_all()? {
+        let mut store = OffsetStore {
+            log,
+            offsets: BTreeMap::new(),
+            positions: Vec::new(),
+        };
+        store.catch_up()?;
+        Ok(store)
+    }
+
+    /// Read what was written since the last read: offsets other workers' tasks stored
+    /// (in a cluster, a source task that moves here resumes from them).
+    pub fn catch_up(&mut self) -> Result<(), WorkerError> {
+        for (key, value) in self.log.read_new(&mut self.positions)? {
             let Some(Json::Array(parts)) = json_of(&key) else {
-                tracing::warn!(topic = %log.topic, "ignoring an offsets record whose key is not [connector, partition]");
+                tracing::warn!(topic = %self.log.topic, "ignoring an offsets record whose key is not [connector, partition]");
                 continue;
             };
             let [Json::String(name), partition] = parts.as_slice() else {
@@ -376,14 +491,14 @@ impl OffsetStore {
             let k = (name.clone(), partition.to_string());
             match json_of(&value) {
                 Some(v) if !v.is_null() => {
-                    offsets.insert(k, v);
+                    self.offsets.insert(k, v);
                 }
                 _ => {
-                    offsets.remove(&k);
+                    self.offsets.remove(&k);
                 }
             }
         }
-        Ok(OffsetStore { log, offsets })
+        Ok(())
     }
 
     /// The stored offset of `connector`'s source `partition` (a JSON object).
@@ -511,6 +626,48 @@ impl StatusStore {
             format!("status-task-{name}-{task}"),
             Some(self.record(state, trace)),
         )])
+    }
+
+    /// Status records written since `positions` (by any worker): (connector, task or
+    /// `None` for the connector, the status or `None` for a tombstone). Active-topic
+    /// records are not statuses and are skipped.
+    pub fn read_new(
+        &self,
+        positions: &mut Vec<i64>,
+    ) -> Result<Vec<(String, Option<usize>, Option<Status>)>, WorkerError> {
+        let mut out = Vec::new();
+        for (key, value) in self.log.read_new(positions)? {
+            let Some(key) = text(&key) else { continue };
+            let (name, task) = if let Some(name) = key.strip_prefix("status-connector-") {
+                (name, None)
+            } else if let Some(rest) = key.strip_prefix("status-task-")
+                && let Some((name, n)) = rest.rsplit_once('-')
+                && let Ok(n) = n.parse::<usize>()
+            {
+                (name, Some(n))
+            } else {
+                continue;
+            };
+            let status = json_of(&value).and_then(|v| {
+                let state = match v.get("state")?.as_str()? {
+                    "UNASSIGNED" => State::Unassigned,
+                    "RUNNING" => State::Running,
+                    "PAUSED" => State::Paused,
+                    "STOPPED" => State::Stopped,
+                    "FAILED" => State::Failed,
+                    "RESTARTING" => State::Restarting,
+                    _ => return None,
+                };
+                Some(Status {
+                    state,
+                    trace: v.get("trace").and_then(Json::as_str).map(str::to_owned),
+                    worker_id: v.get("worker_id")?.as_str()?.to_owned(),
+                    generation: v.get("generation").and_then(Json::as_i64).unwrap_or(0),
+                })
+            });
+            out.push((name.to_owned(), task, status));
+        }
+        Ok(out)
     }
 
     /// Tombstones for a deleted connector and its tasks.

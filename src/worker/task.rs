@@ -71,6 +71,9 @@ pub struct StatusBoard {
     worker_id: String,
     /// (connector, None for the connector or Some(task)) → status.
     map: Mutex<BTreeMap<(String, Option<usize>), StatusView>>,
+    /// The last status this worker wrote for each, kept apart from what other workers
+    /// write (in a cluster both can name the same task across a rebalance).
+    own: Mutex<BTreeMap<(String, Option<usize>), StatusView>>,
 }
 
 impl StatusBoard {
@@ -79,6 +82,7 @@ impl StatusBoard {
             store,
             worker_id,
             map: Mutex::new(BTreeMap::new()),
+            own: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -102,16 +106,35 @@ impl StatusBoard {
         if let Err(e) = written {
             tracing::warn!(connector, ?task, error = %e, "could not write a status record");
         }
-        lock(&self.map).insert(
-            (connector.to_owned(), task),
-            StatusView {
-                state,
-                trace,
-                worker_id: self.worker_id.clone(),
-                restarts,
-                next_restart_ms,
-            },
-        );
+        let view = StatusView {
+            state,
+            trace,
+            worker_id: self.worker_id.clone(),
+            restarts,
+            next_restart_ms,
+        };
+        lock(&self.own).insert((connector.to_owned(), task), view.clone());
+        lock(&self.map).insert((connector.to_owned(), task), view);
+    }
+
+    /// Write this worker's status of something it runs again if the board shows
+    /// another worker's (a worker that ran it before a rebalance wrote later).
+    pub fn republish(&self, connector: &str, task: Option<usize>) {
+        let key = (connector.to_owned(), task);
+        let Some(own) = lock(&self.own).get(&key).cloned() else {
+            return;
+        };
+        let shown = lock(&self.map).get(&key).map(|s| s.worker_id.clone());
+        if shown.is_some_and(|w| w != self.worker_id) {
+            self.set_with(
+                connector,
+                task,
+                own.state,
+                own.trace,
+                own.restarts,
+                own.next_restart_ms,
+            );
+        }
     }
 
     pub fn get(&self, connector: &str, task: Option<usize>) -> Option<StatusView> {
@@ -133,11 +156,43 @@ impl StatusBoard {
             tracing::warn!(connector, error = %e, "could not write status tombstones");
         }
         lock(&self.map).retain(|(c, _), _| c != connector);
+        lock(&self.own).retain(|(c, _), _| c != connector);
+    }
+
+    /// Take in the statuses other workers wrote since the last call (a cluster's view:
+    /// every connector's and task's status, with the worker running it). This worker's
+    /// own records are already in the map, with more detail, and are skipped.
+    pub fn catch_up(&self, positions: &mut Vec<i64>) -> Result<(), super::WorkerError> {
+        let records = self.store.read_new(positions)?;
+        let mut map = lock(&self.map);
+        for (connector, task, status) in records {
+            let key = (connector, task);
+            match status {
+                None => {
+                    map.remove(&key);
+                }
+                Some(s) if s.worker_id == self.worker_id => {}
+                Some(s) => {
+                    map.insert(
+                        key,
+                        StatusView {
+                            state: s.state,
+                            trace: s.trace,
+                            worker_id: s.worker_id,
+                            restarts: 0,
+                            next_restart_ms: None,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Forget one task's status (the connector now has fewer tasks).
     pub fn remove_task(&self, connector: &str, task: usize) {
         lock(&self.map).remove(&(connector.to_owned(), Some(task)));
+        lock(&self.own).remove(&(connector.to_owned(), Some(task)));
     }
 }
 

@@ -15,6 +15,7 @@
 mod cli;
 mod clients;
 mod crash;
+mod distributed;
 mod hostile;
 mod log_model;
 mod plugin_transforms;
