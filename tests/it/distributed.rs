@@ -89,6 +89,11 @@ struct Worker {
 
 impl Worker {
     fn start(dir: &Path, n: usize, port: u16, bootstrap: &str) -> Worker {
+        Worker::start_with(dir, n, port, bootstrap, "")
+    }
+
+    /// A worker with `extra` lines appended to its config.
+    fn start_with(dir: &Path, n: usize, port: u16, bootstrap: &str, extra: &str) -> Worker {
         let config = dir.join(format!("worker-{n}.properties"));
         std::fs::write(
             &config,
@@ -101,7 +106,7 @@ impl Worker {
                  offset.flush.interval.ms=300\n\
                  heartbeat.interval.ms=500\nsession.timeout.ms={SESSION_MS}\n\
                  scheduled.rebalance.max.delay.ms={DELAY_MS}\n\
-                 offset.storage.partitions=5\nstatus.storage.partitions=3\n",
+                 offset.storage.partitions=5\nstatus.storage.partitions=3\n{extra}\n",
                 plugin_dir().display()
             ),
         )
@@ -225,25 +230,32 @@ impl Drop for Worker {
     }
 }
 
-/// Where each connector and task runs: (connector, task or None) → (state, worker id).
+/// Where each connector and task of the pipelines runs.
 fn placements(w: &Worker) -> BTreeMap<(String, Option<u64>), (String, String)> {
+    let names: Vec<String> = (0..PIPELINES)
+        .flat_map(|i| [format!("gen-{i}"), format!("sink-{i}")])
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    placements_of(w, &names)
+}
+
+/// Where each connector and task runs: (connector, task or None) → (state, worker id).
+fn placements_of(w: &Worker, names: &[&str]) -> BTreeMap<(String, Option<u64>), (String, String)> {
     let mut out = BTreeMap::new();
-    for i in 0..PIPELINES {
-        for name in [format!("gen-{i}"), format!("sink-{i}")] {
-            let (code, status) = w.call("GET", &format!("/connectors/{name}/status"), None);
-            if code != 200 {
-                continue;
-            }
-            let get = |v: &Json| {
-                (
-                    v["state"].as_str().unwrap_or_default().to_owned(),
-                    v["worker_id"].as_str().unwrap_or_default().to_owned(),
-                )
-            };
-            out.insert((name.clone(), None), get(&status["connector"]));
-            for t in status["tasks"].as_array().cloned().unwrap_or_default() {
-                out.insert((name.clone(), t["id"].as_u64()), get(&t));
-            }
+    for name in names.iter().map(|n| n.to_string()) {
+        let (code, status) = w.call("GET", &format!("/connectors/{name}/status"), None);
+        if code != 200 {
+            continue;
+        }
+        let get = |v: &Json| {
+            (
+                v["state"].as_str().unwrap_or_default().to_owned(),
+                v["worker_id"].as_str().unwrap_or_default().to_owned(),
+            )
+        };
+        out.insert((name.clone(), None), get(&status["connector"]));
+        for t in status["tasks"].as_array().cloned().unwrap_or_default() {
+            out.insert((name.clone(), t["id"].as_u64()), get(&t));
         }
     }
     out
@@ -472,4 +484,96 @@ fn three_workers_share_fail_over_rebalance_and_survive_restarts() {
         w.terminate();
     }
     broker.terminate();
+}
+
+/// A worker offering only `eager` (Kafka's `default` protocol) makes the whole group eager:
+/// every worker stops its work at each rebalance and gets a fresh assignment, and a
+/// killed worker's work moves at once (eager has no scheduled delay).
+#[test]
+fn an_eager_worker_makes_the_group_eager_and_work_still_moves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let broker = BrokerProcess::start(
+        &dir.join("cluster"),
+        &["group.initial.rebalance.delay.ms=500"],
+    );
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let ids: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut workers = [
+        Worker::start_with(
+            dir,
+            0,
+            ports[0],
+            &broker.bootstrap,
+            "connect.protocol=sessioned",
+        ),
+        Worker::start_with(
+            dir,
+            1,
+            ports[1],
+            &broker.bootstrap,
+            "connect.protocol=eager",
+        ),
+    ];
+    let out = dir.join("out.txt");
+    for body in [
+        json!({"name": "gen-0", "config": {
+            "connector.class": "DataGen", "kafka.topic": "eager", "tasks.max": "1",
+            "iterations": "3000", "max.interval": "50", "datagen.records.per.poll": "20",
+            "datagen.record.bytes": "40"}}),
+        json!({"name": "sink-0", "config": {
+            "connector.class": "FileStreamSink", "topics": "eager",
+            "file": out.display().to_string(), "tasks.max": "1"}}),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (code, answer) = workers[1].call("POST", "/connectors", Some(&body));
+            if code == 201 {
+                break;
+            }
+            assert_eq!(code, 409, "{answer}");
+            assert!(Instant::now() < deadline, "still 409 after 30 s: {answer}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let both: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = placements_of(&workers[0], &["gen-0", "sink-0"]);
+        let used: BTreeSet<&String> = p.values().map(|(_, w)| w).collect();
+        if p.len() == 4
+            && p.values()
+                .all(|(s, w)| s == "RUNNING" && both.contains(&w.as_str()))
+            && used.len() == 2
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not spread: {p:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        workers[0].log_text().contains("protocol=default"),
+        "the group did not fall back to the eager protocol:\n{}",
+        workers[0].log_tail()
+    );
+    workers[1].kill();
+    let deadline = Instant::now() + Duration::from_millis(SESSION_MS) + Duration::from_secs(20);
+    loop {
+        let p = placements_of(&workers[0], &["gen-0", "sink-0"]);
+        if p.len() == 4 && p.values().all(|(s, w)| s == "RUNNING" && *w == ids[0]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failover: {p:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while sequences(&out).len() < 3000 {
+        assert!(
+            Instant::now() < deadline,
+            "{} of 3000 records",
+            sequences(&out).len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    workers[0].terminate();
 }
