@@ -377,9 +377,26 @@ impl Client {
         partitions: Option<i32>,
         configs: BTreeMap<String, String>,
     ) -> Result<(i32, bool), ClientError> {
+        self.ensure_topic_replicated(topic, partitions, None, configs)
+    }
+
+    /// [`Client::ensure_topic`] with a replication factor for a cluster (`None`: the
+    /// cluster's default; the integrated broker has one replica whatever is asked).
+    pub fn ensure_topic_replicated(
+        &self,
+        topic: &str,
+        partitions: Option<i32>,
+        replication_factor: Option<i16>,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(i32, bool), ClientError> {
         let broker = match self.local() {
             Ok(b) => b,
-            Err(r) => return r.ensure_topic(topic, partitions, configs),
+            Err(r) => {
+                if let Some(n) = r.try_partition_count(topic)? {
+                    return Ok((n, false));
+                }
+                return r.create_topic(topic, partitions, replication_factor, &configs);
+            }
         };
         if let Some(n) = self.partition_count(topic) {
             return Ok((n, false));

@@ -31,6 +31,7 @@ use super::hosts::ConnectorRequests;
 use super::providers::ConfigProviders;
 use super::store::{
     ConfigStore, ConnectorRecord, OffsetStore, Props, State, StatusStore, TargetState, TopicLog,
+    TopicSettings,
 };
 use super::task::{Converters, RestartPolicy, StatusBoard, StatusView, TaskHandle, TaskSpec};
 use super::topics::{TopicTracker, TrackingSettings};
@@ -196,26 +197,30 @@ impl Herder {
         plugins: SharedRegistry,
         cluster: Option<Arc<ClusterView>>,
     ) -> Result<Herder, WorkerError> {
-        let configs = TopicLog::open(
+        let settings = |prefix| TopicSettings::from_worker(&config.raw, prefix);
+        let configs = TopicLog::open_with(
             &client,
             &config.config_topic,
             1,
             "config.storage.topic",
             true,
+            &settings("config.storage")?,
         )?;
-        let offsets = TopicLog::open(
+        let offsets = TopicLog::open_with(
             &client,
             &config.offset_topic,
             config.offset_partitions,
             "offset.storage.topic",
             false,
+            &settings("offset.storage")?,
         )?;
-        let status = TopicLog::open(
+        let status = TopicLog::open_with(
             &client,
             &config.status_topic,
             config.status_partitions,
             "status.storage.topic",
             false,
+            &settings("status.storage")?,
         )?;
         let configs = ConfigStore::load(configs)?;
         let offsets = OffsetStore::load(offsets)?;

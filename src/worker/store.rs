@@ -67,6 +67,54 @@ pub struct ConnectorRecord {
     pub tasks: Vec<Props>,
 }
 
+/// How a missing internal topic is created: `PREFIX.replication.factor` (-1 or unset:
+/// the cluster's default) and the other `PREFIX.*` keys as topic configs, for `PREFIX`
+/// `config.storage`, `offset.storage` or `status.storage`.
+#[derive(Debug, Clone, Default)]
+pub struct TopicSettings {
+    pub replication: Option<i16>,
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicSettings {
+    pub fn from_worker(
+        raw: &BTreeMap<String, String>,
+        prefix: &str,
+    ) -> Result<TopicSettings, WorkerError> {
+        let mut out = TopicSettings::default();
+        for (k, v) in raw {
+            let Some(key) = k.strip_prefix(prefix).and_then(|k| k.strip_prefix('.')) else {
+                continue;
+            };
+            match key {
+                // offset.storage.file.filename is standalone Kafka Connect's, not a topic config.
+                "topic" | "partitions" | "file.filename" => {}
+                "replication.factor" => {
+                    let n: i16 = v.trim().parse().map_err(|_| WorkerError::Config {
+                        key: k.clone(),
+                        value: v.clone(),
+                        reason:
+                            "expected a replication factor >= 1, or -1 for the cluster's default"
+                                .into(),
+                    })?;
+                    if n == 0 || n < -1 {
+                        return Err(WorkerError::Config {
+                            key: k.clone(),
+                            value: v.clone(),
+                            reason: "expected a replication factor >= 1, or -1 for the cluster's default".into(),
+                        });
+                    }
+                    out.replication = (n > 0).then_some(n);
+                }
+                other => {
+                    out.configs.insert(other.to_owned(), v.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// One compacted topic read from the start and written with flushes.
 #[derive(Debug, Clone)]
 pub struct TopicLog {
@@ -84,10 +132,32 @@ impl TopicLog {
         setting: &str,
         single_partition: bool,
     ) -> Result<TopicLog, WorkerError> {
-        let mut configs = BTreeMap::new();
+        TopicLog::open_with(
+            client,
+            topic,
+            partitions,
+            setting,
+            single_partition,
+            &TopicSettings::default(),
+        )
+    }
+
+    /// [`TopicLog::open`] creating a missing topic with `settings` (Kafka Connect's
+    /// `config.storage.replication.factor` and other `config.storage.*` keys).
+    pub fn open_with(
+        client: &Client,
+        topic: &str,
+        partitions: i32,
+        setting: &str,
+        single_partition: bool,
+        settings: &TopicSettings,
+    ) -> Result<TopicLog, WorkerError> {
+        let mut configs = settings.configs.clone();
+        // Always compacted, whatever the extra settings say (as Kafka Connect does).
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
         let partitions = (partitions > 0).then_some(partitions);
-        let (n, _) = client.ensure_topic(topic, partitions, configs)?;
+        let (n, _) =
+            client.ensure_topic_replicated(topic, partitions, settings.replication, configs)?;
         let overrides = client.topic_overrides(topic)?;
         let policy = overrides
             .get("cleanup.policy")
@@ -754,6 +824,38 @@ pub fn parse_topic_status_key(key: &str) -> Option<(&str, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internal_topic_settings_come_from_the_prefixed_keys() {
+        let raw: BTreeMap<String, String> = [
+            ("config.storage.topic", "c"),
+            ("config.storage.replication.factor", "3"),
+            ("config.storage.min.insync.replicas", "2"),
+            ("offset.storage.partitions", "25"),
+            ("offset.storage.file.filename", "/tmp/x"),
+            ("offset.storage.replication.factor", "-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let c = TopicSettings::from_worker(&raw, "config.storage").unwrap();
+        assert_eq!(c.replication, Some(3));
+        assert_eq!(
+            c.configs.get("min.insync.replicas").map(String::as_str),
+            Some("2")
+        );
+        assert_eq!(c.configs.len(), 1);
+        let o = TopicSettings::from_worker(&raw, "offset.storage").unwrap();
+        assert_eq!(o.replication, None);
+        assert!(o.configs.is_empty());
+        let mut bad = raw.clone();
+        bad.insert("status.storage.replication.factor".into(), "0".into());
+        let e = TopicSettings::from_worker(&bad, "status.storage").unwrap_err();
+        assert!(
+            e.to_string().contains("status.storage.replication.factor"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn topic_status_keys_are_kafkas() {
