@@ -199,21 +199,11 @@ fn init_tracing() {
 
 fn run_broker(args: &BrokerArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    crate::process::runtime()?.block_on(async {
         let running = RunningBroker::start(settings).await?;
         // One line on stdout that scripts and tests can wait for.
         println!("tributary broker listening on {}", running.addr);
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
+        crate::process::terminated().await?;
         tracing::info!("shutting down: closing connections, flushing every partition");
         running.stop().await?;
         tracing::info!("clean shutdown");

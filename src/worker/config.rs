@@ -135,15 +135,7 @@ impl WorkerConfig {
             reason: reason.to_owned(),
         };
         let get = |key: &str| props.get(key).map(|v| v.trim().to_owned());
-        let ms = |key: &str, default: u64| -> Result<Duration, WorkerError> {
-            match get(key) {
-                None => Ok(Duration::from_millis(default)),
-                Some(v) => v
-                    .parse::<u64>()
-                    .map(Duration::from_millis)
-                    .map_err(|_| bad(key, &v, "expected a number of milliseconds")),
-            }
-        };
+        let ms = |key: &str, default: u64| millis(props, key, default);
         let int = |key: &str, default: i32| -> Result<i32, WorkerError> {
             match get(key) {
                 None => Ok(default),
@@ -292,6 +284,25 @@ impl WorkerConfig {
             return a.clone();
         }
         self.listeners.to_string()
+    }
+}
+
+/// A milliseconds key of a worker config, `default` when absent.
+pub(crate) fn millis(
+    props: &BTreeMap<String, String>,
+    key: &str,
+    default: u64,
+) -> Result<Duration, WorkerError> {
+    match props.get(key).map(|v| v.trim()) {
+        None => Ok(Duration::from_millis(default)),
+        Some(v) => v
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| WorkerError::Config {
+                key: key.to_owned(),
+                value: v.to_owned(),
+                reason: "expected a number of milliseconds".to_owned(),
+            }),
     }
 }
 

@@ -101,23 +101,12 @@ impl Standalone {
                 let Cluster::Remote { bootstrap_servers } = config.cluster.clone() else {
                     anyhow::bail!("the worker config names neither a data dir nor a cluster");
                 };
-                let handle = tokio::runtime::Handle::current();
-                // The worker's `producer.*` keys (acks, enable.idempotence, timeouts) set
-                // the one client every task shares on the cluster.
-                let mut props = config.producer.clone();
-                props.insert("bootstrap.servers".into(), bootstrap_servers.clone());
-                let remote = tokio::task::spawn_blocking(move || {
-                    let settings = RemoteConfig::from_props(&props)?;
-                    RemoteClient::connect_on(settings, handle).map_err(anyhow::Error::from)
-                })
-                .await?
-                .with_context(|| format!("connecting to bootstrap.servers={bootstrap_servers}"))?;
-                let id = remote.cluster_id().unwrap_or_default();
+                let (client, id) = connect_remote(&config, &bootstrap_servers).await?;
                 // Plugin copies are cached on local disk even when the data is remote.
                 let cache = std::env::temp_dir().join("tributary");
                 (
                     None,
-                    Client::remote(remote),
+                    client,
                     id,
                     format!("bootstrap.servers={bootstrap_servers}"),
                     cache,
@@ -170,17 +159,7 @@ impl Standalone {
             None => None,
         };
         state.set_ready();
-        let h = herder.clone();
-        let ticker = tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
-            loop {
-                every.tick().await;
-                let h = h.clone();
-                if tokio::task::spawn_blocking(move || h.tick()).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let ticker = spawn_ticker(herder.clone());
         Ok(Standalone {
             herder,
             broker,
@@ -236,6 +215,40 @@ impl Standalone {
     }
 }
 
+/// Connect the worker's client to the cluster of `bootstrap.servers`; the worker's
+/// `producer.*` keys (acks, enable.idempotence, timeouts) set the one client every task
+/// shares. Answers the client and the cluster's id.
+pub(super) async fn connect_remote(
+    config: &WorkerConfig,
+    bootstrap_servers: &str,
+) -> anyhow::Result<(Client, String)> {
+    let handle = tokio::runtime::Handle::current();
+    let mut props = config.producer.clone();
+    props.insert("bootstrap.servers".into(), bootstrap_servers.to_owned());
+    let remote = tokio::task::spawn_blocking(move || {
+        let settings = RemoteConfig::from_props(&props)?;
+        RemoteClient::connect_on(settings, handle).map_err(anyhow::Error::from)
+    })
+    .await?
+    .with_context(|| format!("connecting to bootstrap.servers={bootstrap_servers}"))?;
+    let id = remote.cluster_id().unwrap_or_default();
+    Ok((Client::remote(remote), id))
+}
+
+/// Call [`Herder::tick`] about once a second, on a blocking thread.
+pub(super) fn spawn_ticker(herder: Herder) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            let h = herder.clone();
+            if tokio::task::spawn_blocking(move || h.tick()).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
 /// Load what is on `plugin.path` (or the default: the directory of this executable) and
 /// keep watching it: a library copied in while the worker runs becomes available.
 pub(super) fn watch_plugins(
@@ -275,12 +288,7 @@ pub fn run(
     for key in unknown {
         tracing::warn!(%key, "unknown worker config key ignored");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    crate::process::runtime()?.block_on(async {
         let worker = Standalone::start(config, connector_files).await?;
         println!(
             "tributary standalone worker started in {} ms (broker {}, rest http://{})",
@@ -288,12 +296,7 @@ pub fn run(
             worker.cluster(),
             worker.rest_addr()
         );
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
+        crate::process::terminated().await?;
         tracing::info!("shutting down: stopping tasks, committing offsets, flushing the log");
         worker.stop().await?;
         tracing::info!("clean shutdown");

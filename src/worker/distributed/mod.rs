@@ -27,12 +27,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-
 use self::assignor::Item;
 use super::config::{Cluster, WorkerConfig};
-use crate::client::Client;
-use crate::client::remote::{RemoteClient, RemoteConfig};
 use crate::rest::{RestListener, RestState};
 
 /// Kafka Connect's `connect.protocol`: which assignment protocols JoinGroup offers.
@@ -79,15 +75,7 @@ impl DistributedSettings {
         };
         let raw = &config.raw;
         let get = |k: &str| raw.get(k).map(|v| v.trim().to_owned());
-        let ms = |key: &str, default: u64| -> Result<Duration, super::WorkerError> {
-            match get(key) {
-                None => Ok(Duration::from_millis(default)),
-                Some(v) => v
-                    .parse::<u64>()
-                    .map(Duration::from_millis)
-                    .map_err(|_| bad(key, &v, "expected a number of milliseconds")),
-            }
-        };
+        let ms = |key: &str, default: u64| super::config::millis(raw, key, default);
         let group_id = match config.group_id.as_deref().map(str::trim) {
             Some(g) if !g.is_empty() => g.to_owned(),
             _ => {
@@ -237,12 +225,7 @@ pub fn run(worker_config: &Path) -> anyhow::Result<()> {
     for key in unknown {
         tracing::warn!(%key, "unknown worker config key ignored");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    crate::process::runtime()?.block_on(async {
         let worker = Distributed::start(config).await?;
         println!(
             "tributary distributed worker started in {} ms (group {}, bootstrap.servers={}, rest {})",
@@ -251,12 +234,7 @@ pub fn run(worker_config: &Path) -> anyhow::Result<()> {
             worker.bootstrap,
             worker.settings.url,
         );
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
+        crate::process::terminated().await?;
         tracing::info!("shutting down: stopping tasks, committing offsets, leaving the group");
         worker.stop().await?;
         tracing::info!("clean shutdown");
@@ -305,17 +283,8 @@ impl Distributed {
             config.advertised = Some(format!("{host}:{port}"));
         }
         let settings = DistributedSettings::from_config(&config)?;
-        let handle = tokio::runtime::Handle::current();
-        let mut props = config.producer.clone();
-        props.insert("bootstrap.servers".into(), bootstrap_servers.clone());
-        let remote = tokio::task::spawn_blocking(move || {
-            let settings = RemoteConfig::from_props(&props)?;
-            RemoteClient::connect_on(settings, handle).map_err(anyhow::Error::from)
-        })
-        .await?
-        .with_context(|| format!("connecting to bootstrap.servers={bootstrap_servers}"))?;
-        let cluster_id = remote.cluster_id().unwrap_or_default();
-        let client = Client::remote(remote);
+        let (client, cluster_id) =
+            super::standalone::connect_remote(&config, &bootstrap_servers).await?;
         let cache = std::env::temp_dir().join("tributary");
         let watcher = {
             let config = config.clone();
@@ -336,17 +305,7 @@ impl Distributed {
         let rest = rest.serve(state.clone());
         let member = member::spawn(herder.clone(), view, settings.clone());
         state.set_ready();
-        let h = herder.clone();
-        let ticker = tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                every.tick().await;
-                let h = h.clone();
-                if tokio::task::spawn_blocking(move || h.tick()).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let ticker = super::standalone::spawn_ticker(herder.clone());
         Ok(Distributed {
             herder,
             settings,
