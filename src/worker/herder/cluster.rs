@@ -21,6 +21,10 @@ use crate::worker::distributed::ClusterView;
 use crate::worker::distributed::assignor::{self, Item};
 use crate::worker::store::{ConnectorRecord, Props, State, TargetState};
 
+/// How long the worker running a connector waits for the leader to store its task
+/// configs (the herder's lock is held meanwhile; a failure is retried at the next tick).
+const TASKS_TO_LEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Herder {
     /// Open the internal topics and read them; start nothing until the group assigns
     /// work to this worker.
@@ -306,10 +310,12 @@ impl Herder {
         let Some(view) = self.inner.cluster.as_ref() else {
             return st.configs.put_tasks(name, tasks);
         };
-        if view.is_leader() {
+        let leader = view.leader_url();
+        // Never a request to ourselves: its handler would wait for the lock held here.
+        if view.is_leader() || leader.as_deref() == Some(view.url.as_str()) {
             return st.configs.put_tasks(name, tasks);
         }
-        let Some(leader) = view.leader_url() else {
+        let Some(leader) = leader.filter(|_| !view.is_rebalancing()) else {
             return Err(WorkerError::Refused(
                 "no known leader to write task configs to (a rebalance is under way); they are written when it ends".into(),
             ));
@@ -320,12 +326,18 @@ impl Herder {
             crate::rest::forward::encode_segment(name)
         );
         let handle = self.inner.client.runtime().clone();
-        let reply = handle.block_on(crate::rest::forward::request(
-            &leader,
-            "POST",
-            &path,
-            Some(bytes::Bytes::from(body)),
-        ));
+        // Under the herder lock: a leader that does not answer soon is retried later.
+        let reply = handle.block_on(async {
+            let call = crate::rest::forward::request(
+                &leader,
+                "POST",
+                &path,
+                Some(bytes::Bytes::from(body)),
+            );
+            tokio::time::timeout(TASKS_TO_LEADER_TIMEOUT, call)
+                .await
+                .unwrap_or_else(|_| Err("no answer within 10 s".into()))
+        });
         match reply {
             Ok((status, _)) if status < 300 => Ok(()),
             Ok((status, body)) => Err(WorkerError::Refused(format!(
