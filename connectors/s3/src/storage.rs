@@ -134,7 +134,7 @@ impl Store {
                 true,
                 format!("is the store at {} reachable?", self.endpoint),
             ),
-            (_, _, Some("NoSuchBucket")) | (_, Some(404), None) => (
+            (_, _, Some("NoSuchBucket" | "NotFound")) | (_, Some(404), _) => (
                 false,
                 format!(
                     "bucket {} does not exist at {}: create it, or fix s3.bucket.name / s3.region / store.url",
