@@ -327,6 +327,35 @@ impl Store {
 
     /// Every key under `prefix`, in order (for tests and tools).
     pub fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .list_sizes(prefix)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    /// One object's bytes (for tests and tools).
+    pub fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        let what = format!("reading s3://{}/{key}", self.bucket);
+        runtime().block_on(async {
+            let out = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| self.error(&what, e))?;
+            let body = out.body.collect().await.map_err(|e| StoreError {
+                retriable: true,
+                message: format!("{what}: {e}"),
+            })?;
+            Ok(body.into_bytes().to_vec())
+        })
+    }
+
+    /// Every key under `prefix` with its size, in order (for tests and tools).
+    pub fn list_sizes(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
         let mut keys = Vec::new();
         let mut token = None;
         loop {
@@ -343,7 +372,7 @@ impl Store {
             keys.extend(
                 out.contents()
                     .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
+                    .filter_map(|o| Some((o.key()?.to_owned(), o.size().unwrap_or(0)))),
             );
             match out.next_continuation_token() {
                 Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
