@@ -127,7 +127,7 @@ fn main() -> Result<(), Error> {
     let records: u64 = args.get(4).map_or(Ok(300_000), |a| a.parse())?;
     let runs: usize = args.get(5).map_or(Ok(3), |a| a.parse())?;
     let flush = 20_000u64.min(records);
-    if records % flush != 0 {
+    if !records.is_multiple_of(flush) {
         return Err("RECORDS must be a multiple of 20000".into());
     }
     let tmp = std::env::temp_dir().join(format!("s3-bench-{}", std::process::id()));
