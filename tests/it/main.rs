@@ -23,6 +23,7 @@ mod recovery;
 mod remote_client;
 mod remote_worker;
 mod rest;
+mod s3;
 mod standalone;
 mod support;
 mod transforms;
