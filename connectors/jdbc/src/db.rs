@@ -342,6 +342,17 @@ impl Db {
         runtime().block_on(fut)
     }
 
+    /// Every row of a query, decoded (for tools and tests: decimals at their declared
+    /// scale are not known here, so they come at scale 0 unless `scales` says).
+    pub fn rows(&self, sql: &str, scales: &dyn Fn(&str) -> Option<i32>) -> Result<Vec<Vec<Value>>> {
+        Ok(self
+            .select(sql, sql, &[], scales, &[])?
+            .rows
+            .into_iter()
+            .map(|r| r.0)
+            .collect())
+    }
+
     /// Run one statement outside a batch (DDL).
     pub fn execute(&self, what: &str, sql: String) -> Result<()> {
         self.write(what, vec![(sql, Vec::new())]).map(drop)
