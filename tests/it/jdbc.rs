@@ -898,3 +898,209 @@ fn errors_name_the_setting_table_or_column_and_the_worker_runs_on() {
     });
     h.shutdown();
 }
+
+#[test]
+fn sqlite_tables_spread_over_tasks_and_new_tables_are_picked_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = World::new(tmp.path());
+    let h = w.herder();
+    let url = w.sqlite_url("source.db");
+    let db = connect(&url);
+    let make = |t: &str| {
+        exec(
+            &db,
+            &format!("CREATE TABLE \"{t}\" (id INTEGER PRIMARY KEY, note TEXT, at DATETIME)"),
+        );
+        exec(
+            &db,
+            &format!(
+                "INSERT INTO \"{t}\" (id, note, at) VALUES (1, 'one', '2024-05-01 10:00:00'), (2, NULL, NULL)"
+            ),
+        );
+    };
+    for t in ["a", "b", "c"] {
+        make(t);
+    }
+    make("skipped");
+    h.create_connector(
+        "lite",
+        source(
+            &url,
+            &[
+                ("mode", "incrementing"),
+                ("incrementing.column.name", "id"),
+                ("topic.prefix", "lite-"),
+                ("table.blacklist", "skipped"),
+                ("tasks.max", "2"),
+                ("table.poll.interval.ms", "200"),
+            ],
+        ),
+        TargetState::Started,
+    )
+    .unwrap();
+    for t in ["a", "b", "c"] {
+        wait_until(&format!("table {t}"), &h, "lite", || {
+            w.topic_len(&format!("lite-{t}")) == 2
+        });
+    }
+    assert_eq!(
+        h.task_configs("lite").unwrap().len(),
+        2,
+        "three tables over two tasks"
+    );
+    let p = w.payloads("lite-a");
+    assert_eq!(p[0]["note"], "one");
+    assert_eq!(p[0]["at"], 1_714_557_600_000i64);
+    assert!(p[1]["note"].is_null());
+    // A table created later is found by the table monitor, which asks for new task
+    // configs (acted on at the herder's tick, as the standalone worker's loop does).
+    make("d");
+    wait_until("the new table d", &h, "lite", || {
+        h.tick();
+        w.topic_len("lite-d") == 2
+    });
+    assert_eq!(w.topic_len("lite-skipped"), 0);
+    h.shutdown();
+}
+
+/// A TCP forwarder to a server that can drop every connection and refuse new ones for a
+/// while: a network failure in the middle of a stream, without touching the shared server.
+struct Flaky {
+    port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Flaky {
+    fn start(target: std::net::SocketAddr) -> Flaky {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (d, c) = (down.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                if d.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(target) else {
+                    continue;
+                };
+                c.lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Flaky { port, down, conns }
+    }
+
+    fn cut(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        if down {
+            for s in self.conns.lock().unwrap().drain(..) {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+#[test]
+fn connection_loss_mid_stream_is_retried_without_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = World::new(tmp.path());
+    let h = w.herder();
+    let pg_url = postgres_url();
+    let pg = connect(&pg_url);
+    let target: std::net::SocketAddr = pg_url
+        .split('@')
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let flaky = Flaky::start(target);
+    let via = pg_url.replace(&target.to_string(), &format!("127.0.0.1:{}", flaky.port));
+    let (src, dst) = (unique("lossy_src"), unique("lossy_dst"));
+    exec(
+        &pg,
+        &format!("CREATE TABLE \"{src}\" (id BIGINT PRIMARY KEY, v TEXT)"),
+    );
+    exec(
+        &pg,
+        &format!("INSERT INTO \"{src}\" SELECT g, 'v' || g FROM generate_series(1, 30000) g"),
+    );
+    h.create_connector(
+        "lossy-src",
+        source(
+            &via,
+            &[
+                ("mode", "incrementing"),
+                ("incrementing.column.name", "id"),
+                ("table.whitelist", &src),
+                ("topic.prefix", "lossy-"),
+                ("batch.max.rows", "100"),
+                ("connection.attempts", "1000"),
+                ("connection.backoff.ms", "100"),
+            ],
+        ),
+        TargetState::Started,
+    )
+    .unwrap();
+    h.create_connector(
+        "lossy-sink",
+        sink(
+            &via,
+            &format!("lossy-{src}"),
+            &[
+                ("auto.create", "true"),
+                ("insert.mode", "upsert"),
+                ("pk.mode", "record_value"),
+                ("pk.fields", "id"),
+                ("table.name.format", &dst),
+                ("batch.size", "100"),
+            ],
+        ),
+        TargetState::Started,
+    )
+    .unwrap();
+    let topic = format!("lossy-{src}");
+    wait_until("part of the stream", &h, "lossy-src", || {
+        w.topic_len(&topic) >= 2000
+    });
+    for _ in 0..3 {
+        flaky.cut(true);
+        std::thread::sleep(Duration::from_millis(700));
+        flaky.cut(false);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    wait_until("every row in the topic", &h, "lossy-src", || {
+        w.topic_len(&topic) >= 30000
+    });
+    wait_until("every row in the sink's table", &h, "lossy-sink", || {
+        count(&pg, &dst) == 30000
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(ids(&w.payloads(&topic)), (1..=30000).collect::<Vec<_>>());
+    for name in ["lossy-src", "lossy-sink"] {
+        let s = h.status(name).unwrap();
+        assert!(
+            s.tasks.iter().all(|(_, t)| t.state == State::Running),
+            "{name}: {s:?}"
+        );
+    }
+    h.shutdown();
+}

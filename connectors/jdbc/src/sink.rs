@@ -335,14 +335,15 @@ impl JdbcSinkTask {
             }
         }
         let what = format!("writing to table {}", tables_touched.join(", "));
-        self.db()?.write(&what, statements).map_err(|e| {
+        let written = self.db()?.write(&what, statements);
+        if let Err(e) = &written
+            && !e.is_retriable()
+        {
             // A statement that failed for a reason other than the network may come from a
             // table changed behind our back: read its columns again next time.
-            if !e.is_retriable() {
-                self.tables.clear();
-            }
-            e
-        })?;
+            self.tables.clear();
+        }
+        written?;
         Ok(())
     }
 }

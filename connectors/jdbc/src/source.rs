@@ -17,7 +17,7 @@
 //! query mode) and the offset `{"incrementing": N, "timestamp": MS, "timestamp_nanos": NS}`.
 
 use std::collections::BTreeSet;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -179,7 +179,8 @@ pub struct JdbcSource {
     context: Option<ConnectorContext>,
     originals: RawConfig,
     settings: Option<Settings>,
-    tables: Vec<String>,
+    /// The tables to copy, updated by the table monitor.
+    tables: Arc<Mutex<Vec<String>>>,
     watcher: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -203,7 +204,7 @@ impl SourceConnector for JdbcSource {
             let db = Db::connect(&settings.connection.target)?;
             let existing = db.list_tables();
             db.close();
-            self.tables = settings.select_tables(&existing?)?;
+            *lock(&self.tables) = settings.select_tables(&existing?)?;
             self.watch(settings.clone());
         }
         self.settings = Some(settings);
@@ -220,7 +221,7 @@ impl SourceConnector for JdbcSource {
         if settings.query.is_some() {
             return Ok(vec![self.originals.clone()]);
         }
-        Ok(spread(&self.tables, max_tasks)
+        Ok(spread(&lock(&self.tables), max_tasks)
             .into_iter()
             .map(|group| {
                 let mut c = self.originals.clone();
@@ -247,7 +248,8 @@ impl JdbcSource {
             return;
         };
         let (tx, rx) = mpsc::channel::<()>();
-        let known: BTreeSet<String> = self.tables.iter().cloned().collect();
+        let tables = self.tables.clone();
+        let known: BTreeSet<String> = lock(&tables).iter().cloned().collect();
         let handle = std::thread::Builder::new()
             .name("jdbc-table-monitor".into())
             .spawn(move || {
@@ -265,6 +267,7 @@ impl JdbcSource {
                     };
                     let now: BTreeSet<String> = now.into_iter().collect();
                     if now != known {
+                        *lock(&tables) = now.iter().cloned().collect();
                         known = now;
                         let _ = context.request_task_reconfiguration();
                     }
@@ -274,6 +277,10 @@ impl JdbcSource {
             self.watcher = Some((tx, handle));
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// One table (or the query) a task reads, and where it is.
@@ -467,17 +474,28 @@ impl Table {
     }
 }
 
+/// Where a query starts (after `last_inc` / `last_ts`) and ends (before `upper`).
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub last_inc: i64,
+    pub last_ts: NaiveDateTime,
+    pub upper: NaiveDateTime,
+}
+
 /// The SQL for one query of a table in a mode: the statement and its parameters.
 pub fn build_query(
     dialect: Dialect,
     from: Option<&str>,
     query: Option<&str>,
     mode: &Mode,
-    last_inc: i64,
-    last_ts: NaiveDateTime,
-    upper: NaiveDateTime,
+    bounds: Bounds,
     limit: usize,
 ) -> (String, Vec<Param>) {
+    let Bounds {
+        last_inc,
+        last_ts,
+        upper,
+    } = bounds;
     let mut sql = match (query, from) {
         (Some(q), _) => q.to_owned(),
         (None, Some(t)) => format!("SELECT * FROM {}", dialect.quote(t)),
@@ -619,9 +637,11 @@ impl JdbcSourceTask {
             t.name.as_deref(),
             settings.query.as_deref(),
             &settings.mode,
-            t.last_inc,
-            t.last_ts,
-            upper,
+            Bounds {
+                last_inc: t.last_inc,
+                last_ts: t.last_ts,
+                upper,
+            },
             limit,
         );
         let ts_cols: &[String] = match &settings.mode {
@@ -756,7 +776,18 @@ mod tests {
     fn queries_per_mode() {
         let e = epoch();
         let check = |d: Dialect, mode: Mode, expected: &str, nparams: usize| {
-            let (sql, params) = build_query(d, Some("my \"t\""), None, &mode, 5, e, e, 10);
+            let (sql, params) = build_query(
+                d,
+                Some("my \"t\""),
+                None,
+                &mode,
+                Bounds {
+                    last_inc: 5,
+                    last_ts: e,
+                    upper: e,
+                },
+                10,
+            );
             assert_eq!(sql, expected);
             assert_eq!(params.len(), nparams);
         };
