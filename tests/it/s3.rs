@@ -2,7 +2,8 @@
 //! endpoint (moto's server, started by scripts/services/s3.sh), over HTTP through
 //! aws-sdk-s3: each format, each partitioner, rotation by size and by time, multipart
 //! uploads, offsets committed only after their objects are uploaded, a clear failure
-//! for a missing bucket, and a SIGKILL of the standalone worker mid-run after which the
+//! for a missing bucket, throttling retried and access denied failing the task (through a
+//! fault-injecting proxy in front of the endpoint), and a SIGKILL of the standalone worker mid-run after which the
 //! bucket holds every record exactly once.
 //!
 //! Objects are read back with the endpoint venv's boto3 and pyarrow (tests/s3/bucket.py),
@@ -11,7 +12,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -1019,4 +1021,179 @@ fn sigkill_mid_run_leaves_every_record_exactly_once() {
         }
     }
     assert_eq!(seen_ids.len() as i64, 2 * PER_PARTITION);
+}
+
+/// An HTTP proxy in front of the endpoint that answers some requests itself, as S3 does
+/// under load or without permission: the first `throttle` object uploads get `503
+/// SlowDown`, or with `deny` every request gets `403 AccessDenied`; everything else is
+/// forwarded unchanged (headers and body) and the endpoint's answer returned.
+struct FaultProxy {
+    url: String,
+    injected: Arc<AtomicUsize>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl FaultProxy {
+    fn start(throttle: usize, deny: bool) -> FaultProxy {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let upstream = endpoint()
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let injected = Arc::new(AtomicUsize::new(0));
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = injected.clone();
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let count = count.clone();
+            let upstream = upstream.clone();
+            async move { proxy(req, &upstream, &count, throttle, deny).await }
+        });
+        runtime.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FaultProxy {
+            url,
+            injected,
+            _runtime: runtime,
+        }
+    }
+
+    fn injected(&self) -> usize {
+        self.injected.load(Ordering::SeqCst)
+    }
+}
+
+fn s3_error(status: u16, code: &str, message: &str) -> axum::response::Response {
+    axum::response::Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .body(axum::body::Body::from(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault-proxy</RequestId></Error>"
+        )))
+        .unwrap()
+}
+
+async fn proxy(
+    req: axum::extract::Request,
+    upstream: &str,
+    injected: &AtomicUsize,
+    throttle: usize,
+    deny: bool,
+) -> axum::response::Response {
+    use http_body_util::BodyExt;
+    if deny {
+        injected.fetch_add(1, Ordering::SeqCst);
+        return s3_error(403, "AccessDenied", "Access Denied");
+    }
+    let query = req.uri().query().unwrap_or("");
+    // PUT /bucket/key, not a part of a multipart upload.
+    let upload = req.method() == axum::http::Method::PUT
+        && req.uri().path().trim_matches('/').contains('/')
+        && !query.contains("partNumber");
+    if upload
+        && injected
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < throttle).then_some(n + 1)
+            })
+            .is_ok()
+    {
+        return s3_error(503, "SlowDown", "Please reduce your request rate.");
+    }
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    let stream = tokio::net::TcpStream::connect(upstream).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut forwarded = axum::http::Request::builder()
+        .method(parts.method)
+        .uri(parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+    for (name, value) in &parts.headers {
+        forwarded = forwarded.header(name, value);
+    }
+    let answer = sender
+        .send_request(forwarded.body(http_body_util::Full::new(body)).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = answer.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+/// S3 throttling (503 SlowDown) is retried with backoff until the objects land; access
+/// denied fails the task with a trace that says what to check.
+#[test]
+fn throttling_is_retried_and_access_denied_fails_the_task() {
+    let w = World::new();
+    let client = w.client();
+    client
+        .ensure_topic("thr", Some(1), BTreeMap::new())
+        .unwrap();
+    send(
+        &client,
+        &(0..3)
+            .map(|i| event("thr", 0, i, "a", T0 + i))
+            .collect::<Vec<_>>(),
+    );
+    let h = w.herder();
+    let throttling = FaultProxy::start(3, false);
+    let bucket = new_bucket("throttled");
+    let mut config = sink(
+        &bucket,
+        "thr",
+        &[("flush.size", "1"), ("s3.retry.backoff.ms", "20")],
+    );
+    config.insert("store.url".into(), throttling.url.clone());
+    h.create_connector("throttled", config, TargetState::Started)
+        .unwrap();
+    let want: Vec<String> = (0..3)
+        .map(|i| format!("topics/thr/partition=0/thr+0+{i:010}.json"))
+        .collect();
+    wait_for_keys(
+        &h,
+        "throttled",
+        &bucket,
+        &want.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        throttling.injected(),
+        3,
+        "every throttled upload was retried"
+    );
+    let status = h.status("throttled").unwrap();
+    assert!(
+        status.tasks.iter().all(|(_, t)| t.state == State::Running),
+        "{status:?}"
+    );
+
+    let denying = FaultProxy::start(0, true);
+    let mut config = sink(&bucket, "thr", &[("flush.size", "1")]);
+    config.insert("store.url".into(), denying.url.clone());
+    h.create_connector("denied", config, TargetState::Started)
+        .unwrap();
+    wait_until("the denied task failed", || {
+        h.status("denied")
+            .is_ok_and(|s| s.tasks.iter().any(|(_, t)| t.state == State::Failed))
+    });
+    let trace = h.status("denied").unwrap().tasks[0]
+        .1
+        .trace
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        trace.contains(&bucket) && trace.contains("denied") && trace.contains("aws.access.key.id"),
+        "{trace}"
+    );
+    assert!(denying.injected() > 0);
+    h.shutdown();
 }
