@@ -16,6 +16,7 @@ mod cli;
 mod clients;
 mod crash;
 mod hostile;
+mod http;
 mod log_model;
 mod plugin_transforms;
 mod recovery;
