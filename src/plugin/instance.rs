@@ -698,6 +698,15 @@ pub trait SinkTaskHost: Send + Sync {
 
     /// The partitions currently assigned to the task.
     fn assignment(&self) -> Result<Vec<TopicPartition>, HostError>;
+
+    /// The task could not write the record at `partition` and `offset` (Kafka Connect's
+    /// `ErrantRecordReporter.report`), for the reason `message`.
+    fn report(
+        &self,
+        partition: &TopicPartition,
+        offset: i64,
+        message: &str,
+    ) -> Result<(), HostError>;
 }
 
 /// A host for code that does not care: every call succeeds and changes nothing; no source
@@ -741,6 +750,10 @@ impl SinkTaskHost for NoopHost {
     fn assignment(&self) -> Result<Vec<TopicPartition>, HostError> {
         Ok(Vec::new())
     }
+
+    fn report(&self, _: &TopicPartition, _: i64, _: &str) -> Result<(), HostError> {
+        Ok(())
+    }
 }
 
 /// What a [`MemoryHost`] answers from and what it recorded.
@@ -762,6 +775,8 @@ pub struct MemoryHostState {
     pub requested_offsets: Offsets,
     /// How many commits sink tasks requested.
     pub commit_requests: usize,
+    /// The records sink tasks reported as errant: partition, offset, message.
+    pub reported: Vec<(TopicPartition, i64, String)>,
 }
 
 impl MemoryHostState {
@@ -895,6 +910,19 @@ impl SinkTaskHost for MemoryHost {
 
     fn assignment(&self) -> Result<Vec<TopicPartition>, HostError> {
         Ok(self.update(|s| s.assignment.iter().cloned().collect()))
+    }
+
+    fn report(
+        &self,
+        partition: &TopicPartition,
+        offset: i64,
+        message: &str,
+    ) -> Result<(), HostError> {
+        self.update(|s| {
+            s.reported
+                .push((partition.clone(), offset, message.to_owned()))
+        });
+        Ok(())
     }
 }
 
@@ -1068,6 +1096,7 @@ static SINK_TASK_HOST_API: SinkTaskHostApi = SinkTaskHostApi {
     offset: sink_task_offset,
     request_commit: sink_task_request_commit,
     assignment: sink_task_assignment,
+    report: sink_task_report,
 };
 
 // SAFETY (all callbacks below): the plugin calls them per the ABI's host callback contract:
@@ -1181,6 +1210,27 @@ unsafe extern "C" fn sink_task_request_commit(ctx: *mut c_void, err: Writer) -> 
     unsafe {
         callback::<dyn SinkTaskHost>(ctx, "schedule an offset commit", err, |h| {
             Ok(h.request_commit()?)
+        })
+    }
+}
+
+unsafe extern "C" fn sink_task_report(
+    ctx: *mut c_void,
+    record: Buf,
+    message: Buf,
+    err: Writer,
+) -> Status {
+    const WHAT: &str = "take the errant record's report";
+    // SAFETY: see above.
+    unsafe {
+        callback::<dyn SinkTaskHost>(ctx, WHAT, err, |h| {
+            let offsets =
+                record::decode_offsets(record.as_slice()).map_err(|e| undecodable(WHAT, e))?;
+            let message = String::from_utf8_lossy(message.as_slice());
+            for (tp, offset) in &offsets {
+                h.report(tp, *offset, &message)?;
+            }
+            Ok(())
         })
     }
 }
@@ -1345,6 +1395,17 @@ mod tests {
                 Status::OK
             );
             assert_eq!(call(|_, e| (s.request_commit)(sctx, e)).0, Status::OK);
+            let why = "HTTP 400";
+            assert_eq!(
+                call(|_, e| (s.report)(
+                    sctx,
+                    Buf::from_slice(&offsets),
+                    Buf::from_slice(why.as_bytes()),
+                    e
+                ))
+                .0,
+                Status::OK
+            );
             let (status, out, _) = call(|o, e| (s.assignment)(sctx, o, e));
             assert_eq!(status, Status::OK);
             assert_eq!(
@@ -1357,6 +1418,7 @@ mod tests {
             assert_eq!(state.paused, [tp.clone()].into());
             assert_eq!(state.requested_offsets, Offsets::from([(tp.clone(), 9)]));
             assert_eq!(state.commit_requests, 1);
+            assert_eq!(state.reported, [(tp.clone(), 9, "HTTP 400".to_owned())]);
             assert_eq!(
                 call(|_, e| (s.resume)(sctx, Buf::from_slice(&parts), e)).0,
                 Status::OK

@@ -798,6 +798,9 @@ impl SinkTaskHost for BrokenHost {
     fn assignment(&self) -> Result<Vec<TopicPartition>, HostError> {
         self.fail("consumer")
     }
+    fn report(&self, _: &TopicPartition, _: i64, _: &str) -> Result<(), HostError> {
+        self.fail("error reporter")
+    }
 }
 
 #[test]

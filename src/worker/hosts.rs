@@ -73,6 +73,8 @@ impl SourceTaskHost for SourceOffsets {
 #[derive(Debug, Default)]
 pub struct SinkRequests {
     state: Mutex<SinkRequestState>,
+    /// Errant records reported: partition, offset, message.
+    reported: Mutex<Vec<(TopicPartition, i64, String)>>,
     assignment: Mutex<Vec<TopicPartition>>,
 }
 
@@ -88,6 +90,11 @@ pub struct SinkRequestState {
 impl SinkRequests {
     pub fn drain(&self) -> SinkRequestState {
         std::mem::take(&mut *lock(&self.state))
+    }
+
+    /// The errant records reported since the last call.
+    pub fn take_reported(&self) -> Vec<(TopicPartition, i64, String)> {
+        std::mem::take(&mut *lock(&self.reported))
     }
 
     pub fn set_assignment(&self, partitions: Vec<TopicPartition>) {
@@ -120,5 +127,15 @@ impl SinkTaskHost for SinkRequests {
 
     fn assignment(&self) -> Result<Vec<TopicPartition>, HostError> {
         Ok(lock(&self.assignment).clone())
+    }
+
+    fn report(
+        &self,
+        partition: &TopicPartition,
+        offset: i64,
+        message: &str,
+    ) -> Result<(), HostError> {
+        lock(&self.reported).push((partition.clone(), offset, message.to_owned()));
+        Ok(())
     }
 }

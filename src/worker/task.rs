@@ -231,6 +231,7 @@ impl TaskSpec {
             Stage::ValueConverter => 1,
             Stage::HeaderConverter => 2,
             Stage::Transformation => return String::new(),
+            Stage::TaskPut => return self.plugin.name().to_owned(),
         };
         self.converters.classes[i].clone()
     }
@@ -804,6 +805,7 @@ fn run_sink(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
                         batch.iter().map(Converted::parts)
                     })?;
                 }
+                report_errant(spec, &requests, &polled.records)?;
                 active_topics.record(polled.records.iter().map(|r| &*r.topic));
             }
             let asked = requests.drain();
@@ -865,6 +867,44 @@ fn put_with_retry<'p, I: Iterator<Item = SinkParts<'p>>>(
             Err(e) => return Err(trace_of(&e)),
         }
     }
+}
+
+/// The records the task reported during `put` (Kafka Connect's `ErrantRecordReporter`),
+/// handled as `errors.tolerance` says, the DLQ getting the consumed record. A transform
+/// may have renamed the record's topic: then the consumed record at the same partition and
+/// offset is the one, if only one is.
+fn report_errant(
+    spec: &TaskSpec,
+    requests: &SinkRequests,
+    records: &[ConsumerRecord],
+) -> Result<(), String> {
+    for (tp, offset, message) in requests.take_reported() {
+        let original = records
+            .iter()
+            .find(|r| r.partition == tp.partition && r.offset == offset && *r.topic == tp.topic)
+            .or_else(|| {
+                let mut same = records
+                    .iter()
+                    .filter(|r| r.partition == tp.partition && r.offset == offset);
+                match (same.next(), same.next()) {
+                    (Some(r), None) => Some(r),
+                    _ => None,
+                }
+            });
+        let failure = Failure {
+            stage: Stage::TaskPut,
+            message,
+            class: None,
+        };
+        let context = format!(
+            "the record at {}-{} offset {offset}",
+            tp.topic, tp.partition
+        );
+        report_failure(spec, &failure, &context, || {
+            original.map(|r| dlq_record_from_sink(spec, r, &failure))
+        })?;
+    }
+    Ok(())
 }
 
 /// Ask the task which offsets are safe, then commit those.
@@ -973,6 +1013,8 @@ pub enum Stage {
     ValueConverter,
     HeaderConverter,
     Transformation,
+    /// The sink task reported the record it could not write (`ErrantRecordReporter`).
+    TaskPut,
 }
 
 impl Stage {
@@ -982,6 +1024,7 @@ impl Stage {
             Stage::ValueConverter => "VALUE_CONVERTER",
             Stage::HeaderConverter => "HEADER_CONVERTER",
             Stage::Transformation => "TRANSFORMATION",
+            Stage::TaskPut => "TASK_PUT",
         }
     }
 }

@@ -17,6 +17,7 @@ mod clients;
 mod crash;
 mod distributed;
 mod hostile;
+mod http;
 mod jdbc;
 mod log_model;
 mod plugin_transforms;

@@ -22,8 +22,15 @@
 //! its source partition, `seq` its offset), so a restart resumes after the last committed
 //! record.
 //!
-//! Not here yet (issue 10): Confluent's other quickstarts and user-supplied schemas
-//! (`schema.string`, `schema.filename`, `schema.keyfield`).
+//! More quickstarts, and a schema of your own ([`schema`]): `users`, `orders` and
+//! `clickstream` (Confluent's quickstarts of those names, keyed as Confluent keys them), or
+//! `schema.string` / `schema.filename` with an Avro record schema whose fields carry
+//! Confluent's `arg.properties` generators (sequence, random range, choice from a list,
+//! timestamps, UUIDs), keyed by `schema.keyfield`. These records have schemas: with
+//! `JsonConverter` and `schemas.enable=true` they are JSON with schemas.
+//!
+//! `records.per.second` (Tributary's, 0 for no limit) paces a task to that rate: each poll
+//! answers the records due since the task started, at most `datagen.records.per.poll`.
 
 use tributary_plugin_sdk::{
     Config, ConfigDef, ConfigKey, ConnectError, Data, Importance, OffsetMap, RawConfig, Result,
@@ -39,6 +46,13 @@ const SEED: &str = "random.seed";
 const TASK_ID: &str = "datagen.task.id";
 const QUICKSTART: &str = "quickstart";
 const START_MS: &str = "datagen.start.timestamp.ms";
+const SCHEMA_STRING: &str = "schema.string";
+const SCHEMA_FILENAME: &str = "schema.filename";
+const SCHEMA_KEYFIELD: &str = "schema.keyfield";
+const RATE: &str = "records.per.second";
+
+pub mod schema;
+use schema::SchemaGen;
 
 /// 2026-01-01T00:00:00Z: the default `viewtime` of record 0 of `pageviews`.
 pub const DEFAULT_START_MS: i64 = 1_767_225_600_000;
@@ -82,24 +96,44 @@ fn config_def() -> ConfigDef {
         .define(
             ConfigKey::string(QUICKSTART)
                 .default("bytes")
-                .validator(Validator::new("[bytes, pageviews]", |v| match v {
+                .validator(Validator::new("[bytes, pageviews, users, orders, clickstream]", |v| match v {
                     tributary_plugin_sdk::ConfigValue::String(s)
                         if Quickstart::parse(s).is_some() =>
                     {
                         Ok(())
                     }
                     _ => Err(
-                        "String must be one of: bytes, pageviews (Confluent's other quickstarts are not supported yet)"
+                        "String must be one of: bytes, pageviews, users, orders, clickstream (or set schema.string)"
                             .to_owned(),
                     ),
                 }))
-                .doc("The generator: `bytes` (fixed-size strings) or `pageviews` (Confluent's quickstart of that name: struct records with a schema)"),
+                .doc("The generator: `bytes` (fixed-size strings), or one of Confluent's quickstarts `pageviews`, `users`, `orders`, `clickstream` (struct records with a schema); `schema.string` or `schema.filename` override it"),
         )
         .define(
             ConfigKey::long(START_MS)
                 .default(DEFAULT_START_MS.to_string())
                 .validator(Validator::at_least(0))
                 .doc("`pageviews`: the viewtime and timestamp of record 0, in ms since the epoch; each next record is 10 ms later (plus 0-9 ms of jitter)"),
+        )
+        .define(
+            ConfigKey::string(SCHEMA_STRING)
+                .default("")
+                .doc("An Avro record schema with `arg.properties` generators (Confluent datagen's format), as JSON text"),
+        )
+        .define(
+            ConfigKey::string(SCHEMA_FILENAME)
+                .default("")
+                .doc("A file holding such a schema"),
+        )
+        .define(
+            ConfigKey::string(SCHEMA_KEYFIELD)
+                .default("")
+                .doc("The schema's top-level field that is also the record key (empty: no key; the quickstarts have their own)"),
+        )
+        .define(
+            ConfigKey::double(RATE)
+                .default("0")
+                .doc("Records per second per task (0: as `max.interval` and `datagen.records.per.poll` allow)"),
         )
         .define(
             ConfigKey::int(TASK_ID)
@@ -155,17 +189,36 @@ pub enum Quickstart {
     Bytes,
     /// Confluent's `pageviews` quickstart ([`Pageviews`]).
     Pageviews,
+    /// Confluent's `users` quickstart ([`schema::USERS`]).
+    Users,
+    /// Confluent's `orders` quickstart ([`schema::ORDERS`]).
+    Orders,
+    /// Confluent's `clickstream` quickstart ([`schema::CLICKSTREAM`]).
+    Clickstream,
 }
 
 impl Quickstart {
     /// The generator of a `quickstart` value; case does not matter, as in Confluent's.
     pub fn parse(s: &str) -> Option<Quickstart> {
-        if s.eq_ignore_ascii_case("bytes") {
-            Some(Quickstart::Bytes)
-        } else if s.eq_ignore_ascii_case("pageviews") {
-            Some(Quickstart::Pageviews)
-        } else {
-            None
+        [
+            ("bytes", Quickstart::Bytes),
+            ("pageviews", Quickstart::Pageviews),
+            ("users", Quickstart::Users),
+            ("orders", Quickstart::Orders),
+            ("clickstream", Quickstart::Clickstream),
+        ]
+        .into_iter()
+        .find(|(name, _)| s.eq_ignore_ascii_case(name))
+        .map(|(_, q)| q)
+    }
+
+    /// The schema and key field of a schema-driven quickstart.
+    fn schema(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Quickstart::Users => Some((schema::USERS, "userid")),
+            Quickstart::Orders => Some((schema::ORDERS, "orderid")),
+            Quickstart::Clickstream => Some((schema::CLICKSTREAM, "ip")),
+            Quickstart::Bytes | Quickstart::Pageviews => None,
         }
     }
 }
@@ -181,6 +234,9 @@ pub struct DataGenTask {
     per_poll: usize,
     seed: u64,
     pageviews: Option<Pageviews>,
+    schema: Option<SchemaGen>,
+    /// `records.per.second`, with the time and sequence number the pacing counts from.
+    rate: Option<(f64, std::time::Instant, i64)>,
     next: i64,
     partition: OffsetMap,
     last_poll: Option<std::time::Instant>,
@@ -348,8 +404,41 @@ impl SourceTask for DataGenTask {
             .string(QUICKSTART)
             .and_then(Quickstart::parse)
             .unwrap_or_default();
-        self.pageviews = (quickstart == Quickstart::Pageviews)
-            .then(|| Pageviews::new(self.seed, c.long(START_MS).unwrap_or(DEFAULT_START_MS)));
+        let start_ms = c.long(START_MS).unwrap_or(DEFAULT_START_MS);
+        self.pageviews =
+            (quickstart == Quickstart::Pageviews).then(|| Pageviews::new(self.seed, start_ms));
+        let text = |k: &str| c.string(k).unwrap_or_default().trim().to_owned();
+        let own = match (text(SCHEMA_STRING), text(SCHEMA_FILENAME)) {
+            (s, f) if !s.is_empty() && !f.is_empty() => {
+                return Err(ConnectError::new(format!(
+                    "{SCHEMA_STRING} and {SCHEMA_FILENAME} are both set; set one"
+                )));
+            }
+            (s, _) if !s.is_empty() => Some(s),
+            (_, f) if !f.is_empty() => Some(std::fs::read_to_string(&f).map_err(|e| {
+                ConnectError::new(format!("cannot read {SCHEMA_FILENAME} {f}: {e}"))
+            })?),
+            _ => None,
+        };
+        self.schema = match (own, quickstart.schema()) {
+            (Some(text), _) => Some(SchemaGen::parse(
+                &text,
+                c.string(SCHEMA_KEYFIELD).unwrap_or_default(),
+                self.seed,
+                start_ms,
+            )?),
+            (None, Some((text, key))) => Some(SchemaGen::parse(text, key, self.seed, start_ms)?),
+            (None, None) => None,
+        };
+        if self.schema.is_some() {
+            self.pageviews = None;
+        }
+        let rate = c.double(RATE).unwrap_or(0.0);
+        if !(rate >= 0.0 && rate.is_finite()) {
+            return Err(ConnectError::new(format!(
+                "{RATE} must be 0 (no limit) or more; got {rate}"
+            )));
+        }
         let task = c.int(TASK_ID).unwrap_or(0);
         self.partition = [("task".to_owned(), Value::Int32(task))].into();
         if let Some(ctx) = &self.context
@@ -365,6 +454,7 @@ impl SourceTask for DataGenTask {
                 }
             };
         }
+        self.rate = (rate > 0.0).then(|| (rate, std::time::Instant::now(), self.next));
         Ok(())
     }
 
@@ -384,17 +474,37 @@ impl SourceTask for DataGenTask {
             std::thread::sleep(std::time::Duration::from_millis(100));
             return Ok(Vec::new());
         }
+        if let Some((rate, since, first)) = self.rate {
+            // The records due by now, or wait (under half a second) for the next one.
+            let due = |at: std::time::Instant| first + ((at - since).as_secs_f64() * rate) as i64;
+            let mut now = std::time::Instant::now();
+            if due(now) <= self.next {
+                let wait = std::time::Duration::from_secs_f64(
+                    ((self.next + 1 - first) as f64 / rate - (now - since).as_secs_f64()).max(0.0),
+                );
+                std::thread::sleep(wait.min(std::time::Duration::from_millis(500)));
+                now = std::time::Instant::now();
+            }
+            n = n.min(due(now) - self.next);
+            if n <= 0 {
+                return Ok(Vec::new());
+            }
+        }
         let mut out = Vec::with_capacity(n as usize);
         for seq in self.next..self.next + n {
-            let mut r = match &self.pageviews {
-                None => SourceRecord::new(
+            let mut r = match (&self.schema, &self.pageviews) {
+                (Some(g), _) => {
+                    let (key, value) = g.record(seq);
+                    SourceRecord::new(self.topic.clone(), value).with_key(key)
+                }
+                (None, None) => SourceRecord::new(
                     self.topic.clone(),
                     Data {
                         schema: Some(Schema::string()),
                         value: Value::String(value_of(self.seed, seq, self.record_bytes)),
                     },
                 ),
-                Some(g) => {
+                (None, Some(g)) => {
                     let (viewtime, value) = g.value(seq);
                     let mut r = SourceRecord::new(self.topic.clone(), value);
                     r.timestamp = Some(viewtime);
@@ -611,6 +721,117 @@ mod tests {
     }
 
     #[test]
+    fn records_per_second_paces_the_task() {
+        let mut h = SourceHarness::<DataGen>::start(
+            config(&[
+                ("kafka.topic", "t"),
+                ("max.interval", "0"),
+                ("records.per.second", "200"),
+            ]),
+            1,
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let mut n = 0usize;
+        let mut before_last = started;
+        while started.elapsed() < std::time::Duration::from_millis(1500) {
+            before_last = std::time::Instant::now();
+            n += h.poll(0).unwrap().len();
+        }
+        let (lo, hi) = (
+            (before_last - started).as_secs_f64() * 200.0 - 2.0,
+            started.elapsed().as_secs_f64() * 200.0 + 2.0,
+        );
+        assert!(
+            (lo..=hi).contains(&(n as f64)),
+            "{n} records, expected {lo:.0}..={hi:.0}"
+        );
+        h.stop().unwrap();
+    }
+
+    #[test]
+    fn a_schema_of_ones_own_with_a_key_bounded_and_reproducible() {
+        let schema = r#"{"type": "record", "name": "sensor", "namespace": "demo", "fields": [
+            {"name": "id", "type": "long", "arg.properties": {"iteration": {"start": 1}}},
+            {"name": "room", "type": "string", "arg.properties": {"options": ["hall", "attic"]}},
+            {"name": "celsius", "type": "double", "arg.properties": {"range": {"min": 15, "max": 25}}}
+        ]}"#;
+        let run = |seed: &str| {
+            let mut h = SourceHarness::<DataGen>::start(
+                config(&[
+                    ("kafka.topic", "sensors"),
+                    ("schema.string", schema),
+                    ("schema.keyfield", "room"),
+                    ("iterations", "12"),
+                    ("max.interval", "0"),
+                    ("datagen.records.per.poll", "5"),
+                    ("random.seed", seed),
+                ]),
+                1,
+            )
+            .unwrap();
+            let records = h.poll_records(0, 12, 5).unwrap();
+            assert!(
+                h.poll(0).unwrap().is_empty(),
+                "iterations bound the sequence"
+            );
+            h.stop().unwrap();
+            records
+        };
+        let a = run("1");
+        assert_eq!(a.len(), 12);
+        for (i, r) in a.iter().enumerate() {
+            assert_eq!(
+                r.value.schema.as_ref().unwrap().name.as_deref(),
+                Some("demo.sensor")
+            );
+            assert_eq!(r.value.field("id"), Some(&Value::Int64(i as i64 + 1)));
+            assert_eq!(
+                r.key.value,
+                *r.value.field("room").unwrap(),
+                "keyed by room"
+            );
+        }
+        let same: Vec<_> = run("1").into_iter().map(|r| (r.key, r.value)).collect();
+        let other: Vec<_> = run("2").into_iter().map(|r| (r.key, r.value)).collect();
+        let a: Vec<_> = a.into_iter().map(|r| (r.key, r.value)).collect();
+        assert_eq!(a, same, "same seed, same records");
+        assert_ne!(a, other);
+
+        // The quickstarts come keyed.
+        let mut h = SourceHarness::<DataGen>::start(
+            config(&[
+                ("kafka.topic", "u"),
+                ("quickstart", "users"),
+                ("max.interval", "0"),
+            ]),
+            1,
+        )
+        .unwrap();
+        let r = h.poll(0).unwrap();
+        assert_eq!(r.len(), 1000);
+        assert_eq!(
+            r[0].value.schema.as_ref().unwrap().name.as_deref(),
+            Some("ksql.users")
+        );
+        assert_eq!(r[0].key.value, *r[0].value.field("userid").unwrap());
+        h.stop().unwrap();
+
+        // Both schema keys: refused, naming them.
+        let e = SourceHarness::<DataGen>::start(
+            config(&[
+                ("kafka.topic", "u"),
+                ("schema.string", schema),
+                ("schema.filename", "/x.avsc"),
+            ]),
+            1,
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("both set"), "{e}");
+    }
+
+    #[test]
     fn decimal_digits() {
         let check = |n: u64, width: usize, expected: &str| {
             let mut s = String::from("x");
@@ -642,9 +863,15 @@ mod tests {
         assert!(errors("pageviews").is_empty());
         assert!(errors("PageViews").is_empty(), "case does not matter");
         assert!(errors("bytes").is_empty());
-        let e = errors("users");
+        assert!(errors("users").is_empty());
+        assert!(errors("Orders").is_empty());
+        assert!(errors("clickstream").is_empty());
+        let e = errors("stocks");
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(e[0].contains("bytes, pageviews"), "{e:?}");
+        assert!(
+            e[0].contains("bytes, pageviews, users, orders, clickstream"),
+            "{e:?}"
+        );
 
         // The default stays the bytes generator.
         let mut h = SourceHarness::<DataGen>::start(

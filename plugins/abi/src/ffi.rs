@@ -41,6 +41,13 @@
 //! Calls may block (a poll waiting for data, a flush waiting for a remote system): the host
 //! makes them from a blocking thread, never from an async worker.
 //!
+//! # Errant records (ABI 5)
+//!
+//! A sink task may report a record it could not write (the host's `report` callback,
+//! Kafka Connect's `ErrantRecordReporter`) instead of failing the whole batch; the host
+//! applies `errors.tolerance` and the dead letter queue to it as to a record a converter
+//! or transform failed on.
+//!
 //! # Host callbacks
 //!
 //! The other direction: Kafka Connect's contexts (`ConnectorContext`, `SourceTaskContext`,
@@ -69,7 +76,7 @@ use std::ffi::c_void;
 
 /// The version of this ABI: the symbols, [`PluginApi`]'s layout and the [`crate::wire`]
 /// encodings. Any change to them bumps it; the host refuses libraries that report another.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 /// `extern "C" fn() -> u32`, answering the plugin's [`ABI_VERSION`]. The first and, on a
 /// mismatch, the only call the host makes into a library.
@@ -258,6 +265,13 @@ pub struct SinkTaskHostApi {
     pub request_commit: unsafe extern "C" fn(ctx: *mut c_void, err: Writer) -> Status,
     /// The partitions currently assigned to the task; `out` gets them encoded.
     pub assignment: unsafe extern "C" fn(ctx: *mut c_void, out: Writer, err: Writer) -> Status,
+    /// (ABI 5) Kafka Connect's `ErrantRecordReporter`: a record the task could not write
+    /// (`record`: its topic, partition and offset, encoded as one entry of
+    /// [`crate::record::encode_offsets`]; `message`: why, UTF-8). The host handles it as
+    /// `errors.tolerance` says (skip, dead letter queue, or fail the task) once the current
+    /// call into the task returns.
+    pub report:
+        unsafe extern "C" fn(ctx: *mut c_void, record: Buf, message: Buf, err: Writer) -> Status,
 }
 
 /// A reference to a sink task's context, handed to `sink_task_initialize`.

@@ -22,7 +22,7 @@ use tributary_plugin_abi::ffi::{
     Buf, ConnectorHostApi, ConnectorHostRef, SinkTaskHostApi, SinkTaskHostRef, SourceTaskHostApi,
     SourceTaskHostRef, Status, Writer,
 };
-use tributary_plugin_abi::record::{self, OffsetMap, Offsets, TopicPartition};
+use tributary_plugin_abi::record::{self, OffsetMap, Offsets, SinkRecord, TopicPartition};
 
 use crate::error::{ConnectError, Result};
 
@@ -292,6 +292,37 @@ impl SinkTaskContext {
         call("schedule an offset commit", |err| {
             // SAFETY: a live reference; the writer is ours for the call.
             unsafe { (h.api.request_commit)(h.ctx, err) }
+        })
+    }
+
+    /// Kafka Connect's `ErrantRecordReporter.report`: `record` (one of those given to
+    /// `put`) could not be written, because of `error`. The worker applies
+    /// `errors.tolerance` to it once `put` returns: with `all` the record is skipped, logged
+    /// if `errors.log.enable`, and written to the dead letter queue if one is set (the
+    /// consumed record, with `error` in its `__connect.errors.*` headers); with `none` the
+    /// task fails with `error`. Either way `put` goes on with the other records: report a
+    /// record, do not also fail the batch for it.
+    pub fn report(&self, record: &SinkRecord, error: impl fmt::Display) -> Result<()> {
+        let mut input = Vec::new();
+        record::encode_offsets(
+            &Offsets::from([(
+                TopicPartition::new(record.topic.clone(), record.partition),
+                record.offset,
+            )]),
+            &mut input,
+        );
+        let message = error.to_string();
+        let h = &self.host;
+        call("take the errant record's report", |err| {
+            // SAFETY: a live reference; the buffers and writer are ours for the call.
+            unsafe {
+                (h.api.report)(
+                    h.ctx,
+                    Buf::from_slice(&input),
+                    Buf::from_slice(message.as_bytes()),
+                    err,
+                )
+            }
         })
     }
 

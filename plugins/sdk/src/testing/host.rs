@@ -40,6 +40,8 @@ pub struct SinkTaskRequests {
     pub offsets: Offsets,
     /// How many times it asked for a commit.
     pub commit_requests: usize,
+    /// The records it reported as errant: partition, offset and the error's message.
+    pub reported: Vec<(TopicPartition, i64, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -185,6 +187,7 @@ static SINK_TASK_API: SinkTaskHostApi = SinkTaskHostApi {
     offset,
     request_commit,
     assignment,
+    report,
 };
 
 // SAFETY (all callbacks below): the SDK's contexts call them with their live reference and
@@ -300,6 +303,22 @@ unsafe extern "C" fn request_commit(ctx: *mut c_void, err: Writer) -> Status {
     unsafe {
         answer(ctx, err, |l| {
             l.host.state().sink(l.task).commit_requests += 1;
+            Ok(())
+        })
+    }
+}
+
+unsafe extern "C" fn report(ctx: *mut c_void, rec: Buf, message: Buf, err: Writer) -> Status {
+    // SAFETY: see above.
+    unsafe {
+        answer(ctx, err, |l| {
+            let offsets = record::decode_offsets(rec.as_slice()).map_err(invalid)?;
+            let message = String::from_utf8_lossy(message.as_slice()).into_owned();
+            let mut state = l.host.state();
+            let reported = &mut state.sink(l.task).reported;
+            for (tp, offset) in offsets {
+                reported.push((tp, offset, message.clone()));
+            }
             Ok(())
         })
     }
