@@ -866,6 +866,52 @@ fn errors_name_the_setting_table_or_column_and_the_worker_runs_on() {
         "{trace}"
     );
 
+    // With errors.tolerance=all a row the database refuses (here a CHECK constraint)
+    // goes to the dead letter queue with the database's message; the others are written.
+    let schema_v = r#"{"type":"struct","fields":[{"field":"id","type":"int32","optional":false},{"field":"v","type":"int32","optional":false}]}"#;
+    let checked = unique("checked");
+    exec(
+        &pg,
+        &format!("CREATE TABLE \"{checked}\" (id INTEGER PRIMARY KEY, v INTEGER CHECK (v >= 0))"),
+    );
+    let row = |id: i32, v: i32| {
+        (
+            None,
+            Some(format!(
+                r#"{{"schema":{schema_v},"payload":{{"id":{id},"v":{v}}}}}"#
+            )),
+        )
+    };
+    w.send(&checked, &[row(1, 10), row(2, -1), row(3, 30)]);
+    let dlq = format!("dlq-{checked}");
+    h.create_connector(
+        "checked",
+        sink(
+            &url,
+            &checked,
+            &[
+                ("errors.tolerance", "all"),
+                ("errors.deadletterqueue.topic.name", &dlq),
+                ("errors.deadletterqueue.context.headers.enable", "true"),
+                ("errors.deadletterqueue.topic.replication.factor", "1"),
+            ],
+        ),
+        TargetState::Started,
+    )
+    .unwrap();
+    wait_until("the two good rows", &h, "checked", || {
+        count(&pg, &checked) == 2 && w.topic_len(&dlq) == 1
+    });
+    assert_eq!(
+        rows(&pg, &format!("SELECT id FROM \"{checked}\" ORDER BY id")),
+        vec![vec![Value::Int32(1)], vec![Value::Int32(3)]]
+    );
+    assert_eq!(
+        h.status("checked").unwrap().tasks[0].1.state,
+        State::Running,
+        "the task runs on"
+    );
+
     // A bad config is refused up front, naming the keys.
     let v = h
         .validate(&sink(&url, "t", &[("insert.mode", "sideways")]))

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use tributary_plugin_sdk::{
     Config, ConfigDef, ConnectError, Data, RawConfig, Result, Schema, SchemaType, SinkConnector,
-    SinkRecord, SinkTask, Value, logical,
+    SinkRecord, SinkTask, SinkTaskContext, Value, logical,
 };
 
 use crate::config::{self as cfg};
@@ -148,6 +148,9 @@ pub struct JdbcSinkTask {
     config: Option<JdbcSinkConfig>,
     db: Option<Db>,
     tables: HashMap<String, TableInfo>,
+    /// Where records the database refuses are reported (Kafka Connect's errant record
+    /// reporter: `errors.tolerance` and the DLQ decide what becomes of them).
+    context: Option<SinkTaskContext>,
 }
 
 /// One record made into a row: its table, the operation, the columns (pk first) with
@@ -163,6 +166,10 @@ struct Row {
 }
 
 impl SinkTask for JdbcSinkTask {
+    fn initialize(&mut self, context: SinkTaskContext) {
+        self.context = Some(context);
+    }
+
     fn start(&mut self, raw: RawConfig) -> Result<()> {
         let config = JdbcSinkConfig::from_config(&cfg::sink_def().parse(&raw)?)?;
         self.db = Some(Db::connect(&config.connection.target)?);
@@ -177,12 +184,19 @@ impl SinkTask for JdbcSinkTask {
         let mut records = records.into_iter().peekable();
         while records.peek().is_some() {
             let mut rows = Vec::with_capacity(config.batch_size.min(4096));
+            let mut places = Vec::with_capacity(config.batch_size.min(4096));
             for r in records.by_ref().take(config.batch_size) {
-                if let Some(row) = to_row(&config, r)? {
-                    rows.push(row);
+                let place = (r.topic.clone(), r.partition, r.offset);
+                match to_row(&config, r) {
+                    Ok(Some(row)) => {
+                        rows.push(row);
+                        places.push(place);
+                    }
+                    Ok(None) => {}
+                    Err(e) => self.report(place, e)?,
                 }
             }
-            self.write(&config, rows)?;
+            self.write_or_report(&config, &rows, &places)?;
         }
         Ok(())
     }
@@ -273,16 +287,54 @@ impl JdbcSinkTask {
         Ok(spelled)
     }
 
-    fn write(&mut self, config: &JdbcSinkConfig, rows: Vec<Row>) -> Result<()> {
+    /// Hand a record the database (or the table) refuses to the worker's error handling;
+    /// without a reporter (an old worker) the batch fails with the error.
+    fn report(&self, place: (String, i32, i64), error: ConnectError) -> Result<()> {
+        let Some(ctx) = &self.context else {
+            return Err(error);
+        };
+        let (topic, partition, offset) = place;
+        let record = SinkRecord::new(topic, partition, offset, Data::null());
+        ctx.report(&record, &error)
+    }
+
+    /// Write `rows` in one transaction; if the database refuses the batch for a reason
+    /// other than the connection, write them one at a time and report each row it
+    /// refuses (a type mismatch, a missing table or column), so that `errors.tolerance`
+    /// and the DLQ apply to that record alone and the others are written.
+    fn write_or_report(
+        &mut self,
+        config: &JdbcSinkConfig,
+        rows: &[Row],
+        places: &[(String, i32, i64)],
+    ) -> Result<()> {
+        match self.write(config, rows) {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_retriable() || self.context.is_none() => Err(e),
+            Err(e) if rows.len() == 1 => self.report(places[0].clone(), e),
+            Err(_) => {
+                for (row, place) in rows.iter().zip(places) {
+                    match self.write(config, std::slice::from_ref(row)) {
+                        Ok(()) => {}
+                        Err(e) if e.is_retriable() => return Err(e),
+                        Err(e) => self.report(place.clone(), e)?,
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn write(&mut self, config: &JdbcSinkConfig, rows: &[Row]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
         let dialect = self.db()?.dialect;
         let mut statements: Vec<(String, Vec<Param>)> = Vec::new();
         let mut tables_touched: Vec<String> = Vec::new();
-        let mut rows = rows.into_iter().peekable();
+        let mut rows = rows.iter().peekable();
         while let Some(first) = rows.next() {
-            let spelled = self.ensure_table(config, &first)?;
+            let spelled = self.ensure_table(config, first)?;
             if !tables_touched.contains(&first.table) {
                 tables_touched.push(first.table.clone());
             }
@@ -349,7 +401,7 @@ impl JdbcSinkTask {
 }
 
 /// Keep the last row of each key, in the order of the last rows.
-fn dedup_keys(group: &mut Vec<Row>) {
+fn dedup_keys(group: &mut Vec<&Row>) {
     let n = group[0].pk.len();
     if n == 0 {
         return;
