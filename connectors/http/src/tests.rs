@@ -625,7 +625,7 @@ fn source_backs_off_on_errors_and_fails_on_4xx() {
     let seen = server.seen();
     for w in seen.windows(2) {
         assert!(
-            w[1].at - w[0].at >= Duration::from_millis(95),
+            w[1].at - w[0].at >= Duration::from_millis(70),
             "{:?}",
             w[1].at - w[0].at
         );
