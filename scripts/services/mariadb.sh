@@ -44,6 +44,11 @@ if ! (exec 3<>"/dev/tcp/127.0.0.1/$_my_port") 2>/dev/null; then
     GRANT ALL ON *.* TO 'tributary'@'127.0.0.1';
     GRANT ALL ON *.* TO 'tributary'@'localhost';" ||
     { echo "error: MariaDB did not start; see $_my_data/log" >&2; return 1 2>/dev/null || exit 1; }
+elif ! mariadb --no-defaults -h127.0.0.1 -P"$_my_port" -utributary -ptributary -e 'USE tributary' >/dev/null 2>&1; then
+  # Something answers, but not a server these tests can use (another service, or one whose
+  # data directory was removed under it).
+  echo "error: a server answers on 127.0.0.1:$_my_port but database tributary (user tributary) is not usable there; stop it, or set TRIBUTARY_MARIADB_PORT to a free port" >&2
+  return 1 2>/dev/null || exit 1
 fi
 export TRIBUTARY_TEST_MYSQL_URL="mysql://tributary:tributary@127.0.0.1:$_my_port/tributary"
 unset _my_port _my_bin _my_data _my_user _i _p

@@ -32,44 +32,10 @@ const DELAY_MS: u64 = 2000;
 fn plugin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let target = exe
-            .ancestors()
-            .nth(3)
-            .unwrap()
-            .join("plugin-tests")
-            .join("target");
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-        let out = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "tributary-connector-file",
-                "-p",
-                "tributary-connector-datagen",
-                "--lib",
-            ])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target)
-            .output()
-            .expect("running cargo");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dir = target.join("distributed-plugins");
-        std::fs::create_dir_all(&dir).unwrap();
-        for lib in [
-            "libtributary_connector_file.so",
-            "libtributary_connector_datagen.so",
-        ] {
-            std::fs::copy(target.join("debug").join(lib), dir.join(lib)).unwrap();
-        }
-        dir
+        crate::support::plugin_dir(
+            "distributed-plugins",
+            &["tributary-connector-file", "tributary-connector-datagen"],
+        )
     })
 }
 

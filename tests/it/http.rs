@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::standalone::file_plugin_dir;
 use crate::transforms::Worker;
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -24,40 +23,14 @@ const DEADLINE: Duration = Duration::from_secs(120);
 pub(crate) fn plugin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let file_dir = file_plugin_dir();
-        let target = file_dir.parent().unwrap().to_path_buf();
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-        let out = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
+        crate::support::plugin_dir(
+            "file-datagen-http-plugins",
+            &[
+                "tributary-connector-file",
                 "tributary-connector-datagen",
-                "-p",
                 "tributary-connector-http",
-                "--lib",
-            ])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target)
-            .output()
-            .expect("running cargo");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dir = target.join("file-datagen-http-plugins");
-        std::fs::create_dir_all(&dir).unwrap();
-        for lib in [
-            file_dir.join("libtributary_connector_file.so"),
-            target.join("debug/libtributary_connector_datagen.so"),
-            target.join("debug/libtributary_connector_http.so"),
-        ] {
-            std::fs::copy(&lib, dir.join(lib.file_name().unwrap())).unwrap();
-        }
-        dir
+            ],
+        )
     })
 }
 

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -26,40 +25,7 @@ const WAIT: Duration = Duration::from_secs(60);
 /// The JDBC plugin, built once into the plugin tests' own target directory.
 fn jdbc_plugin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let target = exe
-            .ancestors()
-            .nth(3)
-            .unwrap()
-            .join("plugin-tests")
-            .join("target");
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-        let out = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "tributary-connector-jdbc",
-                "--lib",
-            ])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target)
-            .output()
-            .expect("running cargo");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let lib = target.join("debug/libtributary_connector_jdbc.so");
-        let dir = target.join("jdbc-plugin");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(&lib, dir.join("libtributary_connector_jdbc.so")).unwrap();
-        dir
-    })
+    DIR.get_or_init(|| crate::support::plugin_dir("jdbc-plugin", &["tributary-connector-jdbc"]))
 }
 
 fn postgres_url() -> String {

@@ -11,7 +11,6 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::standalone::file_plugin_dir;
 use crate::transforms::Worker;
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -20,37 +19,10 @@ const DEADLINE: Duration = Duration::from_secs(120);
 fn plugin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let file_dir = file_plugin_dir();
-        let target = file_dir.parent().unwrap().to_path_buf();
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-        let out = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "tributary-connector-noop",
-                "--lib",
-            ])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target)
-            .output()
-            .expect("running cargo");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dir = target.join("file-and-noop-plugins");
-        std::fs::create_dir_all(&dir).unwrap();
-        for lib in [
-            file_dir.join("libtributary_connector_file.so"),
-            target.join("debug/libtributary_connector_noop.so"),
-        ] {
-            std::fs::copy(&lib, dir.join(lib.file_name().unwrap())).unwrap();
-        }
-        dir
+        crate::support::plugin_dir(
+            "file-and-noop-plugins",
+            &["tributary-connector-file", "tributary-connector-noop"],
+        )
     })
 }
 

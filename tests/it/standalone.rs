@@ -19,42 +19,7 @@ const TRANSFER_DEADLINE: Duration = Duration::from_secs(240);
 /// cargo must not wait on the lock of the build running these tests).
 pub(crate) fn file_plugin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let target = exe
-            .ancestors()
-            .nth(3)
-            .unwrap()
-            .join("plugin-tests")
-            .join("target");
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-        let out = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "tributary-connector-file",
-                "--lib",
-            ])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target)
-            .output()
-            .expect("running cargo");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let lib = target.join("debug/libtributary_connector_file.so");
-        assert!(lib.is_file());
-        // plugin.path gets a directory holding only this library.
-        let dir = target.join("file-plugin");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(&lib, dir.join("libtributary_connector_file.so")).unwrap();
-        dir
-    })
+    DIR.get_or_init(|| crate::support::plugin_dir("file-plugin", &["tributary-connector-file"]))
 }
 
 struct Setup {

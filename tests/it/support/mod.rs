@@ -651,3 +651,50 @@ impl Drop for LineChild {
         }
     }
 }
+
+/// A directory holding only the plugin libraries of `crates` (workspace crate names),
+/// built once per test run with `cargo build --lib` into the plugin tests' own target
+/// directory (beside this test binary's), so that a test's `plugin.path` loads exactly
+/// those plugins. `name` names the directory; the same name gives the same directory.
+pub fn plugin_dir(name: &str, crates: &[&str]) -> PathBuf {
+    static BUILT: std::sync::Mutex<BTreeMap<String, PathBuf>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(dir) = built.get(name) {
+        return dir.clone();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .unwrap()
+        .join("plugin-tests")
+        .join("target");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.args(["build", "--quiet", "--lib"]);
+    for c in crates {
+        cmd.args(["-p", c]);
+    }
+    let out = cmd
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .output()
+        .expect("running cargo");
+    assert!(
+        out.status.success(),
+        "building {crates:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = target.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for c in crates {
+        let lib = format!("lib{}.so", c.replace('-', "_"));
+        std::fs::copy(target.join("debug").join(&lib), dir.join(&lib))
+            .unwrap_or_else(|e| panic!("copying {lib}: {e}"));
+    }
+    built.insert(name.to_owned(), dir.clone());
+    dir
+}
