@@ -134,14 +134,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Query {
     }
 }
 
-/// `%XX` and `+` decoded; a malformed escape is kept as it is, invalid UTF-8 replaced.
+/// `%XX` and `+` decoded (a query string's form); a malformed escape is kept as it is,
+/// invalid UTF-8 replaced.
 pub fn percent_decode(s: &str) -> String {
+    decode(s, true)
+}
+
+/// `%XX` decoded, `+` kept (a path segment's form), as [`percent_decode`] otherwise.
+pub fn percent_decode_segment(s: &str) -> String {
+    decode(s, false)
+}
+
+fn decode(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' => {
                 let hex = bytes
                     .get(i + 1..i + 3)

@@ -42,7 +42,6 @@ enum Target {
 
 fn classify(method: &Method, path: &str) -> Target {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let decode = |s: &str| percent_encoding_decode(s).unwrap_or_else(|| s.to_owned());
     match (method.as_str(), segments.as_slice()) {
         ("POST", ["connectors"]) => Target::Leader,
         ("PUT" | "PATCH", ["connectors", _, "config"]) => Target::Leader,
@@ -52,28 +51,11 @@ fn classify(method: &Method, path: &str) -> Target {
         ("PATCH" | "DELETE", ["connectors", _, "offsets"]) => Target::Leader,
         ("POST", ["connectors", _, "tasks"]) => Target::Leader,
         ("POST", ["connectors", name, "tasks", task, "restart"]) => match task.parse() {
-            Ok(t) => Target::TaskOwner(decode(name), t),
+            Ok(t) => Target::TaskOwner(super::extract::percent_decode_segment(name), t),
             Err(_) => Target::Here,
         },
         _ => Target::Here,
     }
-}
-
-fn percent_encoding_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// A path segment as a URL carries it.

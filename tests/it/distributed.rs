@@ -405,6 +405,34 @@ fn three_workers_share_fail_over_rebalance_and_survive_restarts() {
     let (code, _) = workers[0].call("PUT", "/connectors/gen-0/resume", None);
     assert_eq!(code, 202);
 
+    // A task restart sent to a worker that does not run the task reaches the one that
+    // does (forwarded by its status's worker_id).
+    let (_, owner) = placements(&workers[0])[&("gen-1".to_owned(), Some(0))].clone();
+    let runner = workers.iter().position(|w| w.rest == owner).unwrap();
+    let other = (runner + 1) % 3;
+    let before = workers[runner].task_starts();
+    let (code, body) = workers[other].call("POST", "/connectors/gen-1/tasks/0/restart", None);
+    assert_eq!(code, 204, "{body}");
+    assert_eq!(
+        workers[runner].task_starts(),
+        before + 1,
+        "the task restarted on {owner}"
+    );
+    // A connector restart with its tasks, sent to any worker, is done by those running it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, body) =
+            workers[other].call("POST", "/connectors/sink-2/restart?includeTasks=true", None);
+        if code == 202 {
+            break;
+        }
+        // 409 while a rebalance is under way.
+        assert_eq!(code, 409, "{body}");
+        assert!(Instant::now() < deadline, "still 409 after 30 s: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    wait_all_running(&workers[0], &all, Duration::from_secs(30), "restarts");
+
     // The broker restarted under the running workers.
     let addr = broker.bootstrap.clone();
     broker.terminate();

@@ -252,7 +252,7 @@ impl Db {
             let mut ts_idx: Vec<usize> = Vec::new();
             macro_rules! run {
                 ($pool:expr, $bind:ident, $kind:ident, $decode:ident, $ts:ident) => {{
-                    let q = $bind(sqlx::query(AssertSqlSafe(sql)), params)?;
+                    let q = $bind(sqlx::query(AssertSqlSafe(sql)), params.iter().cloned())?;
                     let mut rows = q.fetch($pool);
                     while let Some(row) = rows.try_next().await.map_err(|e| error(what, e))? {
                         if out.columns.is_empty() {
@@ -325,7 +325,7 @@ impl Db {
                 ($pool:expr, $bind:ident) => {{
                     let mut tx = $pool.begin().await.map_err(|e| error(what, e))?;
                     for (sql, params) in statements {
-                        let q = $bind(sqlx::query(AssertSqlSafe(sql)), &params)?;
+                        let q = $bind(sqlx::query(AssertSqlSafe(sql)), params)?;
                         let r = q.execute(&mut *tx).await.map_err(|e| error(what, e))?;
                         counts.push(r.rows_affected());
                     }
@@ -457,10 +457,10 @@ type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArgu
 type MyQuery<'q> = sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments>;
 type LiteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
-fn bind_pg<'q>(mut q: PgQuery<'q>, params: &[Param]) -> Result<PgQuery<'q>> {
+fn bind_pg<'q>(mut q: PgQuery<'q>, params: impl IntoIterator<Item = Param>) -> Result<PgQuery<'q>> {
     use ColumnType as C;
     for p in params {
-        q = match p.clone() {
+        q = match p {
             Param::Null(t) => match t {
                 C::Boolean => q.bind(None::<bool>),
                 C::Int8 | C::Int16 => q.bind(None::<i16>),
@@ -493,10 +493,10 @@ fn bind_pg<'q>(mut q: PgQuery<'q>, params: &[Param]) -> Result<PgQuery<'q>> {
     Ok(q)
 }
 
-fn bind_my<'q>(mut q: MyQuery<'q>, params: &[Param]) -> Result<MyQuery<'q>> {
+fn bind_my<'q>(mut q: MyQuery<'q>, params: impl IntoIterator<Item = Param>) -> Result<MyQuery<'q>> {
     use ColumnType as C;
     for p in params {
-        q = match p.clone() {
+        q = match p {
             Param::Null(t) => match t {
                 C::Boolean => q.bind(None::<bool>),
                 C::Int8 => q.bind(None::<i8>),
@@ -530,10 +530,13 @@ fn bind_my<'q>(mut q: MyQuery<'q>, params: &[Param]) -> Result<MyQuery<'q>> {
     Ok(q)
 }
 
-fn bind_lite<'q>(mut q: LiteQuery<'q>, params: &[Param]) -> Result<LiteQuery<'q>> {
+fn bind_lite<'q>(
+    mut q: LiteQuery<'q>,
+    params: impl IntoIterator<Item = Param>,
+) -> Result<LiteQuery<'q>> {
     use ColumnType as C;
     for p in params {
-        q = match p.clone() {
+        q = match p {
             Param::Null(t) => match t {
                 C::Boolean => q.bind(None::<bool>),
                 C::Int8 | C::Int16 | C::Int32 | C::Int64 => q.bind(None::<i64>),
