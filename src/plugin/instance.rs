@@ -17,6 +17,7 @@
 //! that kept a context too long gets an error, never freed memory. Callbacks never unwind:
 //! a panic in the worker's implementation becomes an error status for the plugin.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::ffi::c_void;
 use std::fmt;
@@ -32,8 +33,8 @@ use tributary_plugin_abi::record::{
     self, OffsetMap, Offsets, SinkRecord, SourceRecord, TopicPartition,
 };
 use tributary_plugin_abi::view::{
-    self, DataRef, MetadataRef, SinkBatchBuilder, SinkParts, SourceBatchView, SourceRecordRef,
-    SourceRecordView,
+    self, DataRef, MetadataRef, SchemaCache, SinkBatchBuilder, SinkParts, SourceBatchView,
+    SourceRecordRef, SourceRecordView,
 };
 use tributary_plugin_abi::wire::{self, StringMap};
 
@@ -318,6 +319,8 @@ pub struct PolledBatch<'t> {
     views: &'t [SourceRecordView],
     raw: SourceBatchView,
     task: &'t Instance,
+    /// The batch's shared schemas, decoded on first use.
+    schemas: RefCell<SchemaCache>,
 }
 
 impl<'t> PolledBatch<'t> {
@@ -339,7 +342,7 @@ impl<'t> PolledBatch<'t> {
         })?;
         // SAFETY: lent by the plugin until the next poll or stop, which the borrow of the
         // task rules out for `'t`.
-        unsafe { view::read_source_record(v) }.map_err(|e| {
+        unsafe { view::read_source_record(v, &mut self.schemas.borrow_mut()) }.map_err(|e| {
             self.task
                 .protocol("poll", format!("record {i} of the batch: {e}"))
         })
@@ -419,6 +422,7 @@ impl SourceTask {
             views,
             raw,
             task: &self.inner,
+            schemas: RefCell::default(),
         })
     }
 

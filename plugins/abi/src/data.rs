@@ -13,6 +13,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use crate::wire::{self, DecodeError, Reader};
 
@@ -81,8 +83,19 @@ impl SchemaType {
 
 /// A Kafka Connect schema. Build with the constructors and the chaining setters:
 /// `Schema::int64().optional().doc("row id")`.
+///
+/// A schema is a shared handle: cloning one (every record of a table carries its row
+/// schema) is a reference count, not a copy of its names, parameters and fields. Read its
+/// parts through [`SchemaDef`] (`schema.kind`, `schema.fields`); assigning to one
+/// (`schema.optional = true`) copies the definition first if another handle shares it
+/// ([`Arc::make_mut`]), so a schema behaves as a value. Two schemas are equal when their
+/// definitions are; [`Schema::same`] asks whether they are one handle.
+#[derive(Clone)]
+pub struct Schema(Arc<SchemaDef>);
+
+/// What a [`Schema`] holds.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Schema {
+pub struct SchemaDef {
     pub kind: SchemaType,
     pub optional: bool,
     pub name: Option<String>,
@@ -98,6 +111,34 @@ pub struct Schema {
     pub fields: Vec<Field>,
 }
 
+impl Deref for Schema {
+    type Target = SchemaDef;
+    #[inline]
+    fn deref(&self) -> &SchemaDef {
+        &self.0
+    }
+}
+
+impl DerefMut for Schema {
+    /// Copy-on-write: the definition is copied first when another handle shares it.
+    #[inline]
+    fn deref_mut(&mut self) -> &mut SchemaDef {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl PartialEq for Schema {
+    fn eq(&self, other: &Schema) -> bool {
+        self.same(other) || *self.0 == *other.0
+    }
+}
+
+impl fmt::Debug for Schema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// One field of a struct schema.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
@@ -109,7 +150,7 @@ impl Schema {
     /// A schema of a primitive type (for arrays, maps and structs use [`Schema::array`],
     /// [`Schema::map`] and [`Schema::structure`]).
     pub fn new(kind: SchemaType) -> Schema {
-        Schema {
+        Schema(Arc::new(SchemaDef {
             kind,
             optional: false,
             name: None,
@@ -120,7 +161,14 @@ impl Schema {
             key_or_items: None,
             map_values: None,
             fields: Vec::new(),
-        }
+        }))
+    }
+
+    /// Whether `self` and `other` are one shared definition (a pointer comparison; equal
+    /// schemas built separately are not the same).
+    #[inline]
+    pub fn same(&self, other: &Schema) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     pub fn boolean() -> Schema {
@@ -152,18 +200,16 @@ impl Schema {
     }
 
     pub fn array(items: Schema) -> Schema {
-        Schema {
-            key_or_items: Some(Box::new(items)),
-            ..Schema::new(SchemaType::Array)
-        }
+        let mut s = Schema::new(SchemaType::Array);
+        s.key_or_items = Some(Box::new(items));
+        s
     }
 
     pub fn map(keys: Schema, values: Schema) -> Schema {
-        Schema {
-            key_or_items: Some(Box::new(keys)),
-            map_values: Some(Box::new(values)),
-            ..Schema::new(SchemaType::Map)
-        }
+        let mut s = Schema::new(SchemaType::Map);
+        s.key_or_items = Some(Box::new(keys));
+        s.map_values = Some(Box::new(values));
+        s
     }
 
     /// An empty struct schema; add fields with [`Schema::field`].

@@ -76,7 +76,7 @@ use std::ffi::c_void;
 
 /// The version of this ABI: the symbols, [`PluginApi`]'s layout and the [`crate::wire`]
 /// encodings. Any change to them bumps it; the host refuses libraries that report another.
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 /// `extern "C" fn() -> u32`, answering the plugin's [`ABI_VERSION`]. The first and, on a
 /// mismatch, the only call the host makes into a library.

@@ -48,6 +48,12 @@ impl DataView {
     pub const FORM_STRING: u32 = 2;
     /// Anything else: `bytes` holds a [`Data`] encoded by [`data::encode_data`].
     pub const FORM_ENCODED: u32 = 3;
+    /// A value with a schema shared by other views of the batch: `bytes` holds the value
+    /// encoded by [`data::encode_value`], and the schema, encoded once per batch by
+    /// [`data::encode_schema`], starts `schema` bytes before `bytes.ptr` in the same lent
+    /// buffer (ABI 6). A batch of table rows encodes its row schema once, and the reader
+    /// decodes it once ([`SchemaCache`]) and shares it between the records.
+    pub const FORM_VALUE: u32 = 4;
 
     /// No schema.
     pub const SCHEMA_NONE: u32 = 0;
@@ -203,24 +209,82 @@ impl<'a> DataRef<'a> {
     }
 }
 
+/// The side buffer of a batch being described: encoded values and headers, and each
+/// distinct schema once.
+#[derive(Debug, Default)]
+struct Side {
+    bytes: Vec<u8>,
+    /// The schemas encoded in `bytes` so far, with where each starts.
+    schemas: Vec<(Schema, usize)>,
+}
+
+impl Side {
+    /// At most this many shared schemas per batch; values of further schemas are encoded
+    /// with their schema (a batch of that many distinct schemas is not a table's rows, and
+    /// the search for a match stays short).
+    const MAX_SCHEMAS: usize = 64;
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.schemas.clear();
+    }
+
+    /// Where `s` is encoded in this batch, encoding it first if it is new: the same handle
+    /// ([`Schema::same`]), else an equal schema, else a new entry.
+    fn schema_at(&mut self, s: &Schema) -> Option<usize> {
+        if let Some((_, at)) = self.schemas.iter().find(|(t, _)| t.same(s)) {
+            return Some(*at);
+        }
+        if let Some((_, at)) = self.schemas.iter().find(|(t, _)| t == s) {
+            return Some(*at);
+        }
+        if self.schemas.len() == Side::MAX_SCHEMAS {
+            return None;
+        }
+        let at = self.bytes.len();
+        data::encode_schema(s, &mut self.bytes);
+        self.schemas.push((s.clone(), at));
+        Some(at)
+    }
+
+    /// Encode structured data: the value alone against a shared schema, or the whole
+    /// [`Data`].
+    fn encode(&mut self, d: &Data) -> DataView {
+        if let Some(schema_at) = d.schema.as_ref().and_then(|s| self.schema_at(s)) {
+            let at = self.bytes.len();
+            if let Ok(distance) = u32::try_from(at - schema_at) {
+                data::encode_value(&d.value, &mut self.bytes);
+                return DataView {
+                    form: DataView::FORM_VALUE,
+                    schema: distance,
+                    bytes: Buf {
+                        ptr: std::ptr::without_provenance(at),
+                        len: self.bytes.len() - at,
+                    },
+                };
+            }
+        }
+        let at = self.bytes.len();
+        data::encode_data(d, &mut self.bytes);
+        encoded_at(at, self.bytes.len() - at)
+    }
+}
+
 /// Describe `d` in a view: flat (pointing into `d`) where it can be, otherwise encoded at
 /// the end of `side`; an encoded view's `bytes.ptr` holds its offset in `side` until
 /// [`fix_encoded`] turns it into an address.
-fn view_of(d: &Data, side: &mut Vec<u8>) -> DataView {
+fn view_of(d: &DataRef<'_>, side: &mut Side) -> DataView {
     let flat = |form, schema: Plain, bytes: &[u8]| DataView {
         form,
         schema: schema.code(),
         bytes: Buf::from_slice(bytes),
     };
-    match DataRef::of(d) {
+    match d {
         DataRef::Null => DataView::EMPTY,
-        DataRef::Bytes(b, p) => flat(DataView::FORM_BYTES, p, b),
-        DataRef::Str(s, p) => flat(DataView::FORM_STRING, p, s.as_bytes()),
-        DataRef::Data(_) | DataRef::Owned(_) => {
-            let at = side.len();
-            data::encode_data(d, side);
-            encoded_at(at, side.len() - at)
-        }
+        DataRef::Bytes(b, p) => flat(DataView::FORM_BYTES, *p, b),
+        DataRef::Str(s, p) => flat(DataView::FORM_STRING, *p, s.as_bytes()),
+        DataRef::Data(d) => side.encode(d),
+        DataRef::Owned(d) => side.encode(d),
     }
 }
 
@@ -238,7 +302,7 @@ fn encoded_at(at: usize, len: usize) -> DataView {
 
 /// Turn an offset left by [`view_of`] into an address in `side` (no-op for flat views).
 fn fix_encoded(v: &mut DataView, side: &[u8]) {
-    if v.form == DataView::FORM_ENCODED {
+    if v.form == DataView::FORM_ENCODED || v.form == DataView::FORM_VALUE {
         v.bytes.ptr = side[v.bytes.ptr.addr()..].as_ptr();
     }
 }
@@ -263,12 +327,53 @@ fn fix_buf(b: &mut Buf, side: &[u8]) {
     }
 }
 
+/// The schemas a reader has decoded from the views of one batch ([`DataView::FORM_VALUE`]),
+/// by the address of their encoding, so that each is decoded once and shared. Clear it (or
+/// use a new one) for every batch: addresses are only meaningful while a batch is lent.
+#[derive(Debug, Default)]
+pub struct SchemaCache {
+    seen: Vec<(usize, Schema)>,
+}
+
+impl SchemaCache {
+    /// As many as a batch builder shares; a batch with more decodes the rest each time.
+    const MAX: usize = 64;
+
+    pub fn clear(&mut self) {
+        self.seen.clear();
+    }
+
+    /// The schema whose encoding starts `distance` bytes before `value`.
+    ///
+    /// # Safety
+    ///
+    /// The `distance` bytes before `value` must be readable (the same lent buffer).
+    unsafe fn get(&mut self, value: *const u8, distance: u32) -> Result<Schema, DecodeError> {
+        let start = value.addr().wrapping_sub(distance as usize);
+        if let Some((_, s)) = self.seen.iter().find(|(at, _)| *at == start) {
+            return Ok(s.clone());
+        }
+        // SAFETY: guaranteed by the caller.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(value.sub(distance as usize), distance as usize) };
+        let schema = data::read_schema(&mut Reader::new(bytes))?;
+        if self.seen.len() < SchemaCache::MAX {
+            self.seen.push((start, schema.clone()));
+        }
+        Ok(schema)
+    }
+}
+
 /// Read a view.
 ///
 /// # Safety
 ///
-/// `v.bytes` must point to `v.bytes.len` readable bytes alive for `'a`.
-pub unsafe fn read_data<'a>(v: &DataView) -> Result<DataRef<'a>, DecodeError> {
+/// `v.bytes` must point to `v.bytes.len` readable bytes alive for `'a`, and for
+/// [`DataView::FORM_VALUE`] the `v.schema` bytes before them must be readable too.
+pub unsafe fn read_data<'a>(
+    v: &DataView,
+    schemas: &mut SchemaCache,
+) -> Result<DataRef<'a>, DecodeError> {
     // SAFETY: guaranteed by the caller.
     let bytes = unsafe { v.bytes.as_slice() };
     Ok(match v.form {
@@ -286,6 +391,23 @@ pub unsafe fn read_data<'a>(v: &DataView) -> Result<DataRef<'a>, DecodeError> {
             let d = data::read_data(&mut r)?;
             r.finish("encoded data view")?;
             DataRef::Owned(Box::new(d))
+        }
+        DataView::FORM_VALUE => {
+            if v.bytes.ptr.is_null() {
+                return Err(DecodeError {
+                    what: "value data view without bytes",
+                    at: 0,
+                });
+            }
+            // SAFETY: guaranteed by the caller.
+            let schema = unsafe { schemas.get(v.bytes.ptr, v.schema) }?;
+            let mut r = Reader::new(bytes);
+            let value = data::read_value(&mut r)?;
+            r.finish("value data view")?;
+            DataRef::Owned(Box::new(Data {
+                schema: Some(schema),
+                value,
+            }))
         }
         other => {
             return Err(DecodeError {
@@ -377,7 +499,7 @@ impl SourceBatchView {
 #[derive(Debug, Default)]
 pub struct SourceBatchBuilder {
     views: Vec<SourceRecordView>,
-    side: Vec<u8>,
+    side: Side,
     sources: Vec<u8>,
     /// Per distinct source partition of the batch, its last record.
     latest: Vec<usize>,
@@ -405,9 +527,9 @@ impl SourceBatchBuilder {
             }
             self.views.push(SourceRecordView {
                 topic: Buf::from_slice(r.topic.as_bytes()),
-                key: view_of(&r.key, &mut self.side),
-                value: view_of(&r.value, &mut self.side),
-                headers: headers_at(&r.headers, &mut self.side),
+                key: view_of(&DataRef::of(&r.key), &mut self.side),
+                value: view_of(&DataRef::of(&r.value), &mut self.side),
+                headers: headers_at(&r.headers, &mut self.side.bytes),
                 timestamp: r.timestamp.unwrap_or(0),
                 partition: r.partition.unwrap_or(-1),
                 flags,
@@ -420,11 +542,12 @@ impl SourceBatchBuilder {
                 }
             }
         }
-        if !self.side.is_empty() {
+        if !self.side.bytes.is_empty() {
+            let side = &self.side.bytes;
             for v in &mut self.views {
-                fix_encoded(&mut v.key, &self.side);
-                fix_encoded(&mut v.value, &self.side);
-                fix_buf(&mut v.headers, &self.side);
+                fix_encoded(&mut v.key, side);
+                fix_encoded(&mut v.value, side);
+                fix_buf(&mut v.headers, side);
             }
         }
         if !self.latest.is_empty() {
@@ -558,12 +681,13 @@ impl<'a> SourceRecordRef<'a> {
 /// stop or free).
 pub unsafe fn read_source_record<'a>(
     v: &SourceRecordView,
+    schemas: &mut SchemaCache,
 ) -> Result<SourceRecordRef<'a>, DecodeError> {
     Ok(SourceRecordRef {
         // SAFETY: guaranteed by the caller, for all three.
         topic: unsafe { read_topic(v.topic) }?,
-        key: unsafe { read_data(&v.key) }?,
-        value: unsafe { read_data(&v.value) }?,
+        key: unsafe { read_data(&v.key, schemas) }?,
+        value: unsafe { read_data(&v.value, schemas) }?,
         partition: (v.flags & SourceRecordView::HAS_PARTITION != 0).then_some(v.partition),
         timestamp: (v.flags & SourceRecordView::HAS_TIMESTAMP != 0).then_some(v.timestamp),
         headers: HeadersRef::Encoded(v.headers),
@@ -757,7 +881,7 @@ pub struct SinkParts<'a> {
 #[derive(Debug, Default)]
 pub struct SinkBatchBuilder {
     views: Vec<SinkRecordView>,
-    side: Vec<u8>,
+    side: Side,
 }
 
 // SAFETY: as for `SourceBatchBuilder`.
@@ -774,28 +898,9 @@ impl SinkBatchBuilder {
     /// has been read.
     pub fn push(&mut self, p: &SinkParts<'_>) {
         let side = &mut self.side;
-        let encode = |d: &Data, side: &mut Vec<u8>| {
-            let at = side.len();
-            data::encode_data(d, side);
-            encoded_at(at, side.len() - at)
-        };
-        let view = |d: &DataRef<'_>, side: &mut Vec<u8>| {
-            let flat = |form, schema: Plain, bytes: &[u8]| DataView {
-                form,
-                schema: schema.code(),
-                bytes: Buf::from_slice(bytes),
-            };
-            match d {
-                DataRef::Null => DataView::EMPTY,
-                DataRef::Bytes(b, s) => flat(DataView::FORM_BYTES, *s, b),
-                DataRef::Str(t, s) => flat(DataView::FORM_STRING, *s, t.as_bytes()),
-                DataRef::Data(d) => encode(d, side),
-                DataRef::Owned(d) => encode(d, side),
-            }
-        };
-        let key = view(&p.key, side);
-        let value = view(&p.value, side);
-        let headers = headers_at(p.headers, side);
+        let key = view_of(&p.key, side);
+        let value = view_of(&p.value, side);
+        let headers = headers_at(p.headers, &mut side.bytes);
         self.views.push(SinkRecordView {
             topic: Buf::from_slice(p.topic.as_bytes()),
             key,
@@ -828,11 +933,12 @@ impl SinkBatchBuilder {
     /// The views of the batch, valid while the records described and this builder are
     /// alive and unchanged.
     pub fn finish(&mut self) -> &[SinkRecordView] {
-        if !self.side.is_empty() {
+        if !self.side.bytes.is_empty() {
+            let side = &self.side.bytes;
             for v in &mut self.views {
-                fix_encoded(&mut v.key, &self.side);
-                fix_encoded(&mut v.value, &self.side);
-                fix_buf(&mut v.headers, &self.side);
+                fix_encoded(&mut v.key, side);
+                fix_encoded(&mut v.value, side);
+                fix_buf(&mut v.headers, side);
             }
         }
         &self.views
@@ -844,10 +950,13 @@ impl SinkBatchBuilder {
 /// # Safety
 ///
 /// Every pointer in `v` must be valid for the call.
-pub unsafe fn read_sink_record(v: &SinkRecordView) -> Result<SinkRecord, DecodeError> {
+pub unsafe fn read_sink_record(
+    v: &SinkRecordView,
+    schemas: &mut SchemaCache,
+) -> Result<SinkRecord, DecodeError> {
     let mut rec = SinkRecord::new(String::new(), 0, 0, Data::null());
     // SAFETY: guaranteed by the caller.
-    unsafe { read_sink_record_into(v, &mut rec) }?;
+    unsafe { read_sink_record_into(v, &mut rec, schemas) }?;
     Ok(rec)
 }
 
@@ -861,6 +970,7 @@ pub unsafe fn read_sink_record(v: &SinkRecordView) -> Result<SinkRecord, DecodeE
 pub unsafe fn read_sink_record_into(
     v: &SinkRecordView,
     rec: &mut SinkRecord,
+    schemas: &mut SchemaCache,
 ) -> Result<(), DecodeError> {
     (rec.timestamp, rec.timestamp_type) = match v.timestamp_type {
         0 => (None, TimestampType::NoTimestamp),
@@ -878,8 +988,8 @@ pub unsafe fn read_sink_record_into(
     rec.topic.push_str(unsafe { read_topic(v.topic) }?);
     rec.partition = v.partition;
     rec.offset = v.offset;
-    unsafe { read_data_into(&v.key, &mut rec.key) }?;
-    unsafe { read_data_into(&v.value, &mut rec.value) }?;
+    unsafe { read_data_into(&v.key, &mut rec.key, schemas) }?;
+    unsafe { read_data_into(&v.value, &mut rec.value, schemas) }?;
     rec.headers = unsafe { read_headers(v.headers) }?;
     Ok(())
 }
@@ -889,9 +999,13 @@ pub unsafe fn read_sink_record_into(
 /// # Safety
 ///
 /// As for [`read_data`].
-unsafe fn read_data_into(v: &DataView, d: &mut Data) -> Result<(), DecodeError> {
+unsafe fn read_data_into(
+    v: &DataView,
+    d: &mut Data,
+    schemas: &mut SchemaCache,
+) -> Result<(), DecodeError> {
     // SAFETY: guaranteed by the caller.
-    match unsafe { read_data(v) }? {
+    match unsafe { read_data(v, schemas) }? {
         DataRef::Null => {
             d.schema = None;
             d.value = Value::Null;
@@ -973,7 +1087,7 @@ mod tests {
             assert_eq!(views.len(), recs.len());
             for (v, r) in views.iter().zip(&recs) {
                 // SAFETY: as above.
-                let got = unsafe { read_source_record(v) }.unwrap();
+                let got = unsafe { read_source_record(v, &mut SchemaCache::default()) }.unwrap();
                 let mut want = r.clone();
                 want.source_partition.clear();
                 want.source_offset.clear();
@@ -1000,7 +1114,7 @@ mod tests {
         assert_eq!(views[0].value.form, DataView::FORM_BYTES);
         assert_eq!(views[1].key.form, DataView::FORM_STRING);
         assert_eq!(views[1].key.schema, DataView::SCHEMA_REQUIRED);
-        assert_eq!(views[1].value.form, DataView::FORM_ENCODED);
+        assert_eq!(views[1].value.form, DataView::FORM_VALUE);
         assert_eq!(views[2].key.schema, DataView::SCHEMA_OPTIONAL);
         assert_eq!(views[3].value.form, DataView::FORM_NULL);
         let Value::Bytes(v0) = &recs[0].value.value else {
@@ -1033,9 +1147,88 @@ mod tests {
             let got: Vec<SinkRecord> = views
                 .iter()
                 // SAFETY: `recs` and `b` are alive and unchanged.
-                .map(|v| unsafe { read_sink_record(v) }.unwrap())
+                .map(|v| unsafe { read_sink_record(v, &mut SchemaCache::default()) }.unwrap())
                 .collect();
             assert_eq!(got, recs);
+        }
+    }
+
+    /// Rows of one table: the schema crosses once per batch and is shared by the records
+    /// read back, whether the rows shared one handle or carried equal copies.
+    #[test]
+    fn a_batch_encodes_each_schema_once_and_readers_share_it() {
+        let schema = Schema::structure().field("id", Schema::int64()).field(
+            "name",
+            Schema::string()
+                .optional()
+                .doc("a long documentation string"),
+        );
+        let row = |i: i64, schema: Schema| {
+            let d = StructBuilder::new(schema)
+                .unwrap()
+                .put("id", i)
+                .unwrap()
+                .put("name", Value::String(format!("row {i}")))
+                .unwrap()
+                .build()
+                .unwrap();
+            SourceRecord::new("t", d)
+        };
+        let shared: Vec<SourceRecord> = (0..100).map(|i| row(i, schema.clone())).collect();
+        let rebuilt: Vec<SourceRecord> = (0..100)
+            .map(|i| {
+                row(
+                    i,
+                    Schema::structure().field("id", Schema::int64()).field(
+                        "name",
+                        Schema::string()
+                            .optional()
+                            .doc("a long documentation string"),
+                    ),
+                )
+            })
+            .collect();
+        let mut one = Vec::new();
+        data::encode_data(&shared[0].value, &mut one);
+        for recs in [&shared, &rebuilt] {
+            let mut b = SourceBatchBuilder::default();
+            let view = b.build(recs);
+            assert!(
+                b.side.bytes.len() < 100 * one.len() / 2,
+                "the schema is not encoded per record ({} bytes for 100 rows of {})",
+                b.side.bytes.len(),
+                one.len()
+            );
+            // SAFETY: `recs` and `b` are alive and unchanged while the view is read.
+            let views = unsafe { source_records(&view) };
+            let mut cache = SchemaCache::default();
+            let got: Vec<SourceRecordRef<'_>> = views
+                .iter()
+                // SAFETY: as above.
+                .map(|v| unsafe { read_source_record(v, &mut cache) }.unwrap())
+                .collect();
+            for (g, r) in got.iter().zip(recs.iter()) {
+                assert_eq!(g.value.as_data(), Some(&r.value));
+            }
+            let first = got[0].value.as_data().unwrap().schema.as_ref().unwrap();
+            let last = got[99].value.as_data().unwrap().schema.as_ref().unwrap();
+            assert!(first.same(last), "one decoded schema for the batch");
+        }
+        // More distinct schemas than a batch shares: the rest cross with their own.
+        let many: Vec<SourceRecord> = (0..200)
+            .map(|i| row(i, schema.clone().named(format!("s{i}"))))
+            .collect();
+        let mut b = SourceBatchBuilder::default();
+        let view = b.build(&many);
+        // SAFETY: as above.
+        let views = unsafe { source_records(&view) };
+        assert_eq!(views[0].value.form, DataView::FORM_VALUE);
+        assert_eq!(views[199].value.form, DataView::FORM_ENCODED);
+        let mut cache = SchemaCache::default();
+        for (v, r) in views.iter().zip(&many) {
+            // SAFETY: as above.
+            let got = unsafe { read_source_record(v, &mut cache) }.unwrap();
+            assert_eq!(got.value.as_data(), Some(&r.value));
         }
     }
 
@@ -1048,17 +1241,43 @@ mod tests {
             bytes: Buf::from_slice(&text.as_bytes()[..1]),
         };
         // SAFETY: the bytes are alive.
-        assert!(unsafe { read_data(&v) }.is_err(), "not UTF-8");
+        assert!(
+            unsafe { read_data(&v, &mut SchemaCache::default()) }.is_err(),
+            "not UTF-8"
+        );
         v.form = 9;
         // SAFETY: as above.
-        assert!(unsafe { read_data(&v) }.is_err(), "unknown form");
+        assert!(
+            unsafe { read_data(&v, &mut SchemaCache::default()) }.is_err(),
+            "unknown form"
+        );
         v.form = DataView::FORM_BYTES;
         v.schema = 7;
         // SAFETY: as above.
-        assert!(unsafe { read_data(&v) }.is_err(), "unknown schema code");
+        assert!(
+            unsafe { read_data(&v, &mut SchemaCache::default()) }.is_err(),
+            "unknown schema code"
+        );
         v.form = DataView::FORM_ENCODED;
         // SAFETY: as above.
-        assert!(unsafe { read_data(&v) }.is_err(), "not an encoding");
+        assert!(
+            unsafe { read_data(&v, &mut SchemaCache::default()) }.is_err(),
+            "not an encoding"
+        );
+        // A shared schema that is not one: no bytes before the value, or bytes that are not a
+        // schema.
+        let side = [0xffu8, 0xff, 0xff, 0x01];
+        v.form = DataView::FORM_VALUE;
+        v.bytes = Buf::from_slice(&side[3..]);
+        for distance in [0, 3] {
+            v.schema = distance;
+            // SAFETY: the `distance` bytes before `v.bytes` are `side`'s.
+            let got = unsafe { read_data(&v, &mut SchemaCache::default()) };
+            assert!(
+                got.is_err(),
+                "a schema {distance} bytes back decoded: {got:?}"
+            );
+        }
         let at = |topic, offset| MetadataRef {
             topic,
             partition: 1,

@@ -35,7 +35,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tributary_plugin_abi::data::{Data, Schema, Value};
 
@@ -99,6 +99,10 @@ pub struct JsonConverter {
     config: JsonConverterConfig,
     role: Role,
     cache: Mutex<SchemaCache>,
+    /// The last schema written into an envelope and its JSON: records of one source share
+    /// their schema, and writing it once per batch instead of once per record is most of
+    /// the cost of small structured records.
+    written: Mutex<Option<(Schema, Vec<u8>)>>,
     /// The size of the last output, to allocate the next one once.
     size_hint: AtomicUsize,
 }
@@ -107,6 +111,7 @@ impl JsonConverter {
     pub fn new(config: JsonConverterConfig, role: Role) -> JsonConverter {
         JsonConverter {
             cache: Mutex::new(SchemaCache::new(config.schemas_cache_size)),
+            written: Mutex::new(None),
             config,
             role,
             size_hint: AtomicUsize::new(64),
@@ -150,7 +155,7 @@ impl JsonConverter {
         if self.config.schemas_enable {
             w.out.extend_from_slice(b"{\"schema\":");
             match schema {
-                Some(s) => w.schema(s, None, 0).map_err(|e| e.context("the schema"))?,
+                Some(s) => self.write_schema(s, &mut w)?,
                 None => w.out.extend_from_slice(b"null"),
             }
             w.out.extend_from_slice(b",\"payload\":");
@@ -161,6 +166,26 @@ impl JsonConverter {
         }
         self.size_hint.store(out.len(), Ordering::Relaxed);
         Ok(Some(out))
+    }
+
+    /// Write an envelope's schema, copying the JSON of the last one when `s` is the same
+    /// handle or an equal schema.
+    fn write_schema(&self, s: &Schema, w: &mut Writer<'_>) -> Result<(), Fail> {
+        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((last, json)) = written.as_mut()
+            && (last.same(s) || last == s)
+        {
+            if !last.same(s) {
+                // The next record most likely shares this handle.
+                *last = s.clone();
+            }
+            w.out.extend_from_slice(json);
+            return Ok(());
+        }
+        let at = w.out.len();
+        w.schema(s, None, 0).map_err(|e| e.context("the schema"))?;
+        *written = Some((s.clone(), w.out[at..].to_vec()));
+        Ok(())
     }
 
     pub(crate) fn read(&self, bytes: Option<&[u8]>) -> Result<Data, Fail> {

@@ -996,3 +996,34 @@ proptest! {
         let _ = json(&[]).to_connect("t", Some(&bytes));
     }
 }
+
+/// The envelope's schema JSON is reused for records that share their schema (one handle or
+/// equal copies) and rewritten when it changes: every output is what a fresh converter
+/// writes for that record alone.
+#[test]
+fn envelopes_reuse_the_last_schema_only_while_it_is_the_same() {
+    let c = json(&[]);
+    let a = Schema::structure().field("id", Schema::int64());
+    let b = Schema::structure().field("id", Schema::int64().optional());
+    let equal_to_a = Schema::structure().field("id", Schema::int64());
+    let mut renamed = a.clone();
+    renamed.name = Some("renamed".into());
+    let records = [
+        (a.clone(), 1),
+        (a.clone(), 2),
+        (equal_to_a, 3),
+        (b, 4),
+        (renamed, 5),
+        (a, 6),
+    ];
+    for (schema, id) in records {
+        let d = Data::with_schema(schema, Value::Struct(vec![Value::Int64(id)])).unwrap();
+        let got = c.from_connect("t", &d).unwrap().unwrap();
+        let fresh = json(&[]).from_connect("t", &d).unwrap().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&fresh),
+            "record {id}"
+        );
+    }
+}
