@@ -243,78 +243,35 @@ impl Db {
         what: &str,
         sql: &str,
         params: &[Param],
-        scales: &dyn Fn(&str) -> Option<i32>,
+        scales: &(dyn Fn(&str) -> Option<i32> + Sync),
         ts_columns: &[String],
     ) -> Result<Selected> {
-        let sql = sql.to_owned();
-        let fut = async {
-            let mut out = Selected::default();
-            let mut ts_idx: Vec<usize> = Vec::new();
-            macro_rules! run {
-                ($pool:expr, $bind:ident, $kind:ident, $decode:ident, $ts:ident) => {{
-                    let q = $bind(sqlx::query(AssertSqlSafe(sql)), params.iter().cloned())?;
-                    let mut rows = q.fetch($pool);
-                    while let Some(row) = rows.try_next().await.map_err(|e| error(what, e))? {
-                        if out.columns.is_empty() {
-                            for (i, c) in row.columns().iter().enumerate() {
-                                let name = c.name().to_owned();
-                                let ty = c.type_info().name().to_owned();
-                                let kind = $kind(&row, i, &ty).ok_or_else(|| {
-                                    ConnectError::new(format!(
-                                        "{what}: column {name} has type {ty}, which has no \
-                                         Kafka Connect type; leave it out with `query` or a view"
-                                    ))
-                                })?;
-                                let scale = match kind {
-                                    Kind::Decimal => Some(scales(&name).unwrap_or(0)),
-                                    _ => None,
-                                };
-                                out.columns.push(SelectedColumn { name, kind, scale });
-                            }
-                            for t in ts_columns {
-                                let i = out.columns.iter().position(|c| &c.name == t).ok_or_else(|| {
-                                    ConnectError::new(format!(
-                                        "{what} has no column {t} (named in `timestamp.column.name`)"
-                                    ))
-                                })?;
-                                if !matches!(out.columns[i].kind, Kind::Timestamp | Kind::TimestampTz | Kind::Date) {
-                                    return Err(ConnectError::new(format!(
-                                        "{what}: column {t} (named in `timestamp.column.name`) is not a timestamp"
-                                    )));
-                                }
-                                ts_idx.push(i);
-                            }
-                        }
-                        let mut values = Vec::with_capacity(out.columns.len());
-                        for (i, c) in out.columns.iter().enumerate() {
-                            values.push($decode(&row, i, c).map_err(|e| {
-                                ConnectError::new(format!(
-                                    "{what}: reading column {}: {e}",
-                                    c.name
-                                ))
-                            })?);
-                        }
-                        let mut ts = None;
-                        for &i in &ts_idx {
-                            let t = $ts(&row, i, out.columns[i].kind)
-                                .map_err(|e| error(what, e))?;
-                            if t.is_some() {
-                                ts = t;
-                                break;
-                            }
-                        }
-                        out.rows.push((values, ts));
-                    }
-                }};
-            }
-            match &self.pool {
-                Pool::Pg(p) => run!(p, bind_pg, pg_kind, pg_decode, pg_ts),
-                Pool::My(p) => run!(p, bind_my, my_kind, my_decode, my_ts),
-                Pool::Lite(p) => run!(p, bind_lite, lite_kind, lite_decode, lite_ts),
-            }
-            Ok::<_, ConnectError>(out)
-        };
-        runtime().block_on(fut)
+        runtime().block_on(select(
+            &self.pool,
+            what,
+            sql.to_owned(),
+            params,
+            scales,
+            ts_columns,
+        ))
+    }
+
+    /// [`Db::select`] started now on the plugin's runtime thread, to be awaited later with
+    /// [`Prefetch::wait`]: a source reads its next batch while the worker converts and
+    /// writes the one before, on the other core.
+    pub fn prefetch(
+        &self,
+        what: String,
+        sql: String,
+        params: Vec<Param>,
+        scales: Vec<(String, i32)>,
+        ts_columns: Vec<String>,
+    ) -> Prefetch {
+        let pool = self.pool.clone();
+        Prefetch(runtime().spawn(async move {
+            let scale_of = |c: &str| scales.iter().find(|(n, _)| n == c).map(|(_, s)| *s);
+            select(&pool, &what, sql, &params, &scale_of, &ts_columns).await
+        }))
     }
 
     /// Run statements in one transaction: all or none. Answers the rows each affected.
@@ -344,7 +301,11 @@ impl Db {
 
     /// Every row of a query, decoded (for tools and tests: decimals at their declared
     /// scale are not known here, so they come at scale 0 unless `scales` says).
-    pub fn rows(&self, sql: &str, scales: &dyn Fn(&str) -> Option<i32>) -> Result<Vec<Vec<Value>>> {
+    pub fn rows(
+        &self,
+        sql: &str,
+        scales: &(dyn Fn(&str) -> Option<i32> + Sync),
+    ) -> Result<Vec<Vec<Value>>> {
         Ok(self
             .select(sql, sql, &[], scales, &[])?
             .rows
@@ -356,6 +317,104 @@ impl Db {
     /// Run one statement outside a batch (DDL).
     pub fn execute(&self, what: &str, sql: String) -> Result<()> {
         self.write(what, vec![(sql, Vec::new())]).map(drop)
+    }
+}
+
+/// Run a query and decode every row (see [`Db::select`]).
+async fn select(
+    pool: &Pool,
+    what: &str,
+    sql: String,
+    params: &[Param],
+    scales: &(dyn Fn(&str) -> Option<i32> + Sync),
+    ts_columns: &[String],
+) -> Result<Selected> {
+    let mut out = Selected::default();
+    let mut ts_idx: Vec<usize> = Vec::new();
+    macro_rules! run {
+        ($pool:expr, $bind:ident, $kind:ident, $decode:ident, $ts:ident) => {{
+            let q = $bind(sqlx::query(AssertSqlSafe(sql)), params.iter().cloned())?;
+            let mut rows = q.fetch($pool);
+            while let Some(row) = rows.try_next().await.map_err(|e| error(what, e))? {
+                if out.columns.is_empty() {
+                    for (i, c) in row.columns().iter().enumerate() {
+                        let name = c.name().to_owned();
+                        let ty = c.type_info().name().to_owned();
+                        let kind = $kind(&row, i, &ty).ok_or_else(|| {
+                            ConnectError::new(format!(
+                                "{what}: column {name} has type {ty}, which has no \
+                                 Kafka Connect type; leave it out with `query` or a view"
+                            ))
+                        })?;
+                        let scale = match kind {
+                            Kind::Decimal => Some(scales(&name).unwrap_or(0)),
+                            _ => None,
+                        };
+                        out.columns.push(SelectedColumn { name, kind, scale });
+                    }
+                    for t in ts_columns {
+                        let i = out.columns.iter().position(|c| &c.name == t).ok_or_else(|| {
+                            ConnectError::new(format!(
+                                "{what} has no column {t} (named in `timestamp.column.name`)"
+                            ))
+                        })?;
+                        if !matches!(out.columns[i].kind, Kind::Timestamp | Kind::TimestampTz | Kind::Date) {
+                            return Err(ConnectError::new(format!(
+                                "{what}: column {t} (named in `timestamp.column.name`) is not a timestamp"
+                            )));
+                        }
+                        ts_idx.push(i);
+                    }
+                }
+                let mut values = Vec::with_capacity(out.columns.len());
+                for (i, c) in out.columns.iter().enumerate() {
+                    values.push($decode(&row, i, c).map_err(|e| {
+                        ConnectError::new(format!(
+                            "{what}: reading column {}: {e}",
+                            c.name
+                        ))
+                    })?);
+                }
+                let mut ts = None;
+                for &i in &ts_idx {
+                    let t = $ts(&row, i, out.columns[i].kind)
+                        .map_err(|e| error(what, e))?;
+                    if t.is_some() {
+                        ts = t;
+                        break;
+                    }
+                }
+                out.rows.push((values, ts));
+            }
+        }};
+    }
+    match pool {
+        Pool::Pg(p) => run!(p, bind_pg, pg_kind, pg_decode, pg_ts),
+        Pool::My(p) => run!(p, bind_my, my_kind, my_decode, my_ts),
+        Pool::Lite(p) => run!(p, bind_lite, lite_kind, lite_decode, lite_ts),
+    }
+    Ok::<_, ConnectError>(out)
+}
+
+/// A query running ahead on the plugin's runtime ([`Db::prefetch`]); dropping it stops it.
+#[derive(Debug)]
+pub struct Prefetch(tokio::task::JoinHandle<Result<Selected>>);
+
+impl Prefetch {
+    /// The rows, once the query is done.
+    pub fn wait(mut self) -> Result<Selected> {
+        match runtime().block_on(&mut self.0) {
+            Ok(result) => result,
+            Err(e) => Err(ConnectError::new(format!(
+                "a prefetched query did not finish: {e}"
+            ))),
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

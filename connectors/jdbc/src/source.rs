@@ -28,7 +28,7 @@ use tributary_plugin_sdk::{
 };
 
 use crate::config::{self as cfg, Connection};
-use crate::db::{Db, Param, Selected};
+use crate::db::{Db, Param, Prefetch, Selected};
 use crate::dialect::Dialect;
 
 /// How long one `poll` may wait for a table to become due before returning empty.
@@ -296,6 +296,9 @@ struct Table {
     scales: Vec<(String, i32)>,
     /// Bulk mode: rows of the current pass not yet handed out.
     pending: Option<(Schema, std::vec::IntoIter<Vec<Value>>)>,
+    /// After a full batch: the query for the next one, already running, and the position
+    /// it starts from (used only if the table is still there).
+    prefetched: Option<((i64, NaiveDateTime), Prefetch)>,
 }
 
 /// Reads its tables in turn.
@@ -435,6 +438,9 @@ impl SourceTask for JdbcSourceTask {
     }
 
     fn stop(&mut self) -> Result<()> {
+        for t in &mut self.tables {
+            t.prefetched = None;
+        }
         if let Some(db) = self.db.take() {
             db.close();
         }
@@ -470,6 +476,7 @@ impl Table {
             due: Instant::now(),
             scales: Vec::new(),
             pending: None,
+            prefetched: None,
         }
     }
 }
@@ -650,7 +657,19 @@ impl JdbcSourceTask {
         };
         let scales = t.scales.clone();
         let scale_of = |c: &str| scales.iter().find(|(n, _)| n == c).map(|(_, s)| *s);
-        let mut selected = db.select(&what, &sql, &params, &scale_of, ts_cols)?;
+        // The rows the last full batch asked for ahead of time, when they are there; an
+        // empty answer is not trusted (rows may have arrived since) and an error is
+        // reported by asking again.
+        let ahead = match t.prefetched.take() {
+            Some((from, p)) if from == (t.last_inc, t.last_ts) => {
+                p.wait().ok().filter(|s| !s.rows.is_empty())
+            }
+            _ => None,
+        };
+        let mut selected = match ahead {
+            Some(s) => s,
+            None => db.select(&what, &sql, &params, &scale_of, ts_cols)?,
+        };
         let full = selected.rows.len() >= limit;
         if let (Mode::Timestamp(ts), true) = (&settings.mode, full) {
             // Cut inside one timestamp: drop that timestamp's rows and read them all.
@@ -743,6 +762,25 @@ impl JdbcSourceTask {
             r.source_partition = t.partition.clone();
             r.source_offset = offset;
             out.push(r);
+        }
+        if full {
+            // More rows are likely: read the next batch while the worker writes this one.
+            let upper = Utc::now().naive_utc() - settings.delay;
+            let bounds = Bounds {
+                last_inc: t.last_inc,
+                last_ts: t.last_ts,
+                upper,
+            };
+            let (sql, params) = build_query(
+                db.dialect,
+                t.name.as_deref(),
+                settings.query.as_deref(),
+                &settings.mode,
+                bounds,
+                limit,
+            );
+            let p = db.prefetch(what, sql, params, t.scales.clone(), ts_cols.to_vec());
+            t.prefetched = Some(((t.last_inc, t.last_ts), p));
         }
         Ok(out)
     }
