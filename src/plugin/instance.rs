@@ -33,7 +33,7 @@ use tributary_plugin_abi::record::{
     self, OffsetMap, Offsets, SinkRecord, SourceRecord, TopicPartition,
 };
 use tributary_plugin_abi::view::{
-    self, DataRef, MetadataRef, SchemaCache, SinkBatchBuilder, SinkParts, SourceBatchView,
+    self, DataRef, MetadataRef, ReadCache, SinkBatchBuilder, SinkParts, SourceBatchView,
     SourceRecordRef, SourceRecordView,
 };
 use tributary_plugin_abi::wire::{self, StringMap};
@@ -319,8 +319,8 @@ pub struct PolledBatch<'t> {
     views: &'t [SourceRecordView],
     raw: SourceBatchView,
     task: &'t Instance,
-    /// The batch's shared schemas, decoded on first use.
-    schemas: RefCell<SchemaCache>,
+    /// What was read of the batch (its shared schemas, decoded on first use).
+    cache: RefCell<ReadCache>,
 }
 
 impl<'t> PolledBatch<'t> {
@@ -342,7 +342,7 @@ impl<'t> PolledBatch<'t> {
         })?;
         // SAFETY: lent by the plugin until the next poll or stop, which the borrow of the
         // task rules out for `'t`.
-        unsafe { view::read_source_record(v, &mut self.schemas.borrow_mut()) }.map_err(|e| {
+        unsafe { view::read_source_record(v, &mut self.cache.borrow_mut()) }.map_err(|e| {
             self.task
                 .protocol("poll", format!("record {i} of the batch: {e}"))
         })
@@ -422,7 +422,7 @@ impl SourceTask {
             views,
             raw,
             task: &self.inner,
-            schemas: RefCell::default(),
+            cache: RefCell::default(),
         })
     }
 

@@ -257,7 +257,7 @@ impl TransformInstance {
         };
         let mut result = Vec::with_capacity(views.len());
         let mut last: Option<usize> = None;
-        let mut schemas = view::SchemaCache::default();
+        let mut cache = view::ReadCache::default();
         for (v, &origin) in views.iter().zip(origins) {
             let origin = origin as usize;
             if origin >= input_len || last.is_some_and(|l| origin <= l) {
@@ -269,7 +269,7 @@ impl TransformInstance {
             }
             last = Some(origin);
             // SAFETY: as above.
-            let r = unsafe { view::read_sink_record(v, &mut schemas) }.map_err(|e| {
+            let r = unsafe { view::read_sink_record(v, &mut cache) }.map_err(|e| {
                 self.error(
                     "apply",
                     format!("the plugin answered a record the worker cannot read: {e}"),

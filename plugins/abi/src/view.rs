@@ -52,7 +52,7 @@ impl DataView {
     /// encoded by [`data::encode_value`], and the schema, encoded once per batch by
     /// [`data::encode_schema`], starts `schema` bytes before `bytes.ptr` in the same lent
     /// buffer (ABI 6). A batch of table rows encodes its row schema once, and the reader
-    /// decodes it once ([`SchemaCache`]) and shares it between the records.
+    /// decodes it once ([`ReadCache`]) and shares it between the records.
     pub const FORM_VALUE: u32 = 4;
 
     /// No schema.
@@ -327,20 +327,25 @@ fn fix_buf(b: &mut Buf, side: &[u8]) {
     }
 }
 
-/// The schemas a reader has decoded from the views of one batch ([`DataView::FORM_VALUE`]),
-/// by the address of their encoding, so that each is decoded once and shared. Clear it (or
-/// use a new one) for every batch: addresses are only meaningful while a batch is lent.
+/// What a reader has already read from the views of one batch: the schemas decoded from
+/// [`DataView::FORM_VALUE`] views, by the address of their encoding, so that each is decoded
+/// once and shared; and the last topic, whose bytes the records of a batch usually share,
+/// so that it is checked for UTF-8 once. Clear it (or use a new one) for every batch:
+/// addresses are only meaningful while a batch is lent, and lent memory does not change.
 #[derive(Debug, Default)]
-pub struct SchemaCache {
+pub struct ReadCache {
     seen: Vec<(usize, Schema)>,
+    /// Address and length of the last topic found to be UTF-8.
+    topic: Option<(usize, usize)>,
 }
 
-impl SchemaCache {
+impl ReadCache {
     /// As many as a batch builder shares; a batch with more decodes the rest each time.
     const MAX: usize = 64;
 
     pub fn clear(&mut self) {
         self.seen.clear();
+        self.topic = None;
     }
 
     /// The schema whose encoding starts `distance` bytes before `value`.
@@ -357,7 +362,7 @@ impl SchemaCache {
         let bytes =
             unsafe { std::slice::from_raw_parts(value.sub(distance as usize), distance as usize) };
         let schema = data::read_schema(&mut Reader::new(bytes))?;
-        if self.seen.len() < SchemaCache::MAX {
+        if self.seen.len() < ReadCache::MAX {
             self.seen.push((start, schema.clone()));
         }
         Ok(schema)
@@ -372,7 +377,7 @@ impl SchemaCache {
 /// [`DataView::FORM_VALUE`] the `v.schema` bytes before them must be readable too.
 pub unsafe fn read_data<'a>(
     v: &DataView,
-    schemas: &mut SchemaCache,
+    cache: &mut ReadCache,
 ) -> Result<DataRef<'a>, DecodeError> {
     // SAFETY: guaranteed by the caller.
     let bytes = unsafe { v.bytes.as_slice() };
@@ -400,7 +405,7 @@ pub unsafe fn read_data<'a>(
                 });
             }
             // SAFETY: guaranteed by the caller.
-            let schema = unsafe { schemas.get(v.bytes.ptr, v.schema) }?;
+            let schema = unsafe { cache.get(v.bytes.ptr, v.schema) }?;
             let mut r = Reader::new(bytes);
             let value = data::read_value(&mut r)?;
             r.finish("value data view")?;
@@ -440,12 +445,20 @@ pub unsafe fn read_headers(b: Buf) -> Result<Vec<Header>, DecodeError> {
 /// # Safety
 ///
 /// `b` must point to `b.len` readable bytes alive for `'a`.
-unsafe fn read_topic<'a>(b: Buf) -> Result<&'a str, DecodeError> {
+unsafe fn read_topic<'a>(b: Buf, cache: &mut ReadCache) -> Result<&'a str, DecodeError> {
     // SAFETY: guaranteed by the caller.
-    std::str::from_utf8(unsafe { b.as_slice() }).map_err(|e| DecodeError {
+    let bytes = unsafe { b.as_slice() };
+    let at = (b.ptr.addr(), b.len);
+    if cache.topic == Some(at) {
+        // SAFETY: these very bytes, lent and unchanged for the batch, were checked.
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    let topic = std::str::from_utf8(bytes).map_err(|e| DecodeError {
         what: "topic (not UTF-8)",
         at: e.valid_up_to(),
-    })
+    })?;
+    cache.topic = Some(at);
+    Ok(topic)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -681,13 +694,13 @@ impl<'a> SourceRecordRef<'a> {
 /// stop or free).
 pub unsafe fn read_source_record<'a>(
     v: &SourceRecordView,
-    schemas: &mut SchemaCache,
+    cache: &mut ReadCache,
 ) -> Result<SourceRecordRef<'a>, DecodeError> {
     Ok(SourceRecordRef {
         // SAFETY: guaranteed by the caller, for all three.
-        topic: unsafe { read_topic(v.topic) }?,
-        key: unsafe { read_data(&v.key, schemas) }?,
-        value: unsafe { read_data(&v.value, schemas) }?,
+        topic: unsafe { read_topic(v.topic, cache) }?,
+        key: unsafe { read_data(&v.key, cache) }?,
+        value: unsafe { read_data(&v.value, cache) }?,
         partition: (v.flags & SourceRecordView::HAS_PARTITION != 0).then_some(v.partition),
         timestamp: (v.flags & SourceRecordView::HAS_TIMESTAMP != 0).then_some(v.timestamp),
         headers: HeadersRef::Encoded(v.headers),
@@ -952,11 +965,11 @@ impl SinkBatchBuilder {
 /// Every pointer in `v` must be valid for the call.
 pub unsafe fn read_sink_record(
     v: &SinkRecordView,
-    schemas: &mut SchemaCache,
+    cache: &mut ReadCache,
 ) -> Result<SinkRecord, DecodeError> {
     let mut rec = SinkRecord::new(String::new(), 0, 0, Data::null());
     // SAFETY: guaranteed by the caller.
-    unsafe { read_sink_record_into(v, &mut rec, schemas) }?;
+    unsafe { read_sink_record_into(v, &mut rec, cache) }?;
     Ok(rec)
 }
 
@@ -970,7 +983,7 @@ pub unsafe fn read_sink_record(
 pub unsafe fn read_sink_record_into(
     v: &SinkRecordView,
     rec: &mut SinkRecord,
-    schemas: &mut SchemaCache,
+    cache: &mut ReadCache,
 ) -> Result<(), DecodeError> {
     (rec.timestamp, rec.timestamp_type) = match v.timestamp_type {
         0 => (None, TimestampType::NoTimestamp),
@@ -985,11 +998,11 @@ pub unsafe fn read_sink_record_into(
     };
     rec.topic.clear();
     // SAFETY: guaranteed by the caller, for all four.
-    rec.topic.push_str(unsafe { read_topic(v.topic) }?);
+    rec.topic.push_str(unsafe { read_topic(v.topic, cache) }?);
     rec.partition = v.partition;
     rec.offset = v.offset;
-    unsafe { read_data_into(&v.key, &mut rec.key, schemas) }?;
-    unsafe { read_data_into(&v.value, &mut rec.value, schemas) }?;
+    unsafe { read_data_into(&v.key, &mut rec.key, cache) }?;
+    unsafe { read_data_into(&v.value, &mut rec.value, cache) }?;
     rec.headers = unsafe { read_headers(v.headers) }?;
     Ok(())
 }
@@ -1002,10 +1015,10 @@ pub unsafe fn read_sink_record_into(
 unsafe fn read_data_into(
     v: &DataView,
     d: &mut Data,
-    schemas: &mut SchemaCache,
+    cache: &mut ReadCache,
 ) -> Result<(), DecodeError> {
     // SAFETY: guaranteed by the caller.
-    match unsafe { read_data(v, schemas) }? {
+    match unsafe { read_data(v, cache) }? {
         DataRef::Null => {
             d.schema = None;
             d.value = Value::Null;
@@ -1087,7 +1100,7 @@ mod tests {
             assert_eq!(views.len(), recs.len());
             for (v, r) in views.iter().zip(&recs) {
                 // SAFETY: as above.
-                let got = unsafe { read_source_record(v, &mut SchemaCache::default()) }.unwrap();
+                let got = unsafe { read_source_record(v, &mut ReadCache::default()) }.unwrap();
                 let mut want = r.clone();
                 want.source_partition.clear();
                 want.source_offset.clear();
@@ -1147,7 +1160,7 @@ mod tests {
             let got: Vec<SinkRecord> = views
                 .iter()
                 // SAFETY: `recs` and `b` are alive and unchanged.
-                .map(|v| unsafe { read_sink_record(v, &mut SchemaCache::default()) }.unwrap())
+                .map(|v| unsafe { read_sink_record(v, &mut ReadCache::default()) }.unwrap())
                 .collect();
             assert_eq!(got, recs);
         }
@@ -1201,7 +1214,7 @@ mod tests {
             );
             // SAFETY: `recs` and `b` are alive and unchanged while the view is read.
             let views = unsafe { source_records(&view) };
-            let mut cache = SchemaCache::default();
+            let mut cache = ReadCache::default();
             let got: Vec<SourceRecordRef<'_>> = views
                 .iter()
                 // SAFETY: as above.
@@ -1224,7 +1237,7 @@ mod tests {
         let views = unsafe { source_records(&view) };
         assert_eq!(views[0].value.form, DataView::FORM_VALUE);
         assert_eq!(views[199].value.form, DataView::FORM_ENCODED);
-        let mut cache = SchemaCache::default();
+        let mut cache = ReadCache::default();
         for (v, r) in views.iter().zip(&many) {
             // SAFETY: as above.
             let got = unsafe { read_source_record(v, &mut cache) }.unwrap();
@@ -1242,26 +1255,26 @@ mod tests {
         };
         // SAFETY: the bytes are alive.
         assert!(
-            unsafe { read_data(&v, &mut SchemaCache::default()) }.is_err(),
+            unsafe { read_data(&v, &mut ReadCache::default()) }.is_err(),
             "not UTF-8"
         );
         v.form = 9;
         // SAFETY: as above.
         assert!(
-            unsafe { read_data(&v, &mut SchemaCache::default()) }.is_err(),
+            unsafe { read_data(&v, &mut ReadCache::default()) }.is_err(),
             "unknown form"
         );
         v.form = DataView::FORM_BYTES;
         v.schema = 7;
         // SAFETY: as above.
         assert!(
-            unsafe { read_data(&v, &mut SchemaCache::default()) }.is_err(),
+            unsafe { read_data(&v, &mut ReadCache::default()) }.is_err(),
             "unknown schema code"
         );
         v.form = DataView::FORM_ENCODED;
         // SAFETY: as above.
         assert!(
-            unsafe { read_data(&v, &mut SchemaCache::default()) }.is_err(),
+            unsafe { read_data(&v, &mut ReadCache::default()) }.is_err(),
             "not an encoding"
         );
         // A shared schema that is not one: no bytes before the value, or bytes that are not a
@@ -1272,7 +1285,7 @@ mod tests {
         for distance in [0, 3] {
             v.schema = distance;
             // SAFETY: the `distance` bytes before `v.bytes` are `side`'s.
-            let got = unsafe { read_data(&v, &mut SchemaCache::default()) };
+            let got = unsafe { read_data(&v, &mut ReadCache::default()) };
             assert!(
                 got.is_err(),
                 "a schema {distance} bytes back decoded: {got:?}"

@@ -954,12 +954,12 @@ unsafe extern "C" fn sink_task_put(
         // for this call.
         let views = unsafe { view::sink_records(records, len) };
         let mut batch: Vec<SinkRecord> = Vec::with_capacity(views.len());
-        let mut schemas = view::SchemaCache::default();
+        let mut cache = view::ReadCache::default();
         for v in views {
             batch.push(SinkRecord::new(String::new(), 0, 0, Data::null()));
             if let Some(rec) = batch.last_mut() {
                 // SAFETY: as above.
-                unsafe { view::read_sink_record_into(v, rec, &mut schemas) }?;
+                unsafe { view::read_sink_record_into(v, rec, &mut cache) }?;
             }
         }
         t.put(batch)
@@ -1053,10 +1053,10 @@ pub(crate) unsafe fn read_batch(
     // SAFETY: guaranteed by the caller.
     let views = unsafe { view::sink_records(records, len) };
     let mut out = Vec::with_capacity(views.len());
-    let mut schemas = view::SchemaCache::default();
+    let mut cache = view::ReadCache::default();
     for v in views {
         // SAFETY: as above.
-        let r = unsafe { view::read_sink_record(v, &mut schemas) }?;
+        let r = unsafe { view::read_sink_record(v, &mut cache) }?;
         out.push(if source {
             ConnectRecord::Source(SourceRecord {
                 source_partition: record::OffsetMap::new(),

@@ -292,10 +292,10 @@ impl<C: SourceConnector> SourceHarness<C> {
         let batch = views.build(&records);
         // SAFETY: `records` and `views` are alive and unchanged while the view is read.
         let lent = unsafe { view::source_records(&batch) };
-        let mut schemas = view::SchemaCache::default();
+        let mut cache = view::ReadCache::default();
         for (i, (v, r)) in lent.iter().zip(&records).enumerate() {
             // SAFETY: as above.
-            let read = unsafe { view::read_source_record(v, &mut schemas) }
+            let read = unsafe { view::read_source_record(v, &mut cache) }
                 .and_then(|read| read.to_owned())
                 .map_err(|e| HarnessError::Invalid(format!("record {i} of the batch: {e}")))?;
             if read.topic != r.topic
@@ -499,12 +499,12 @@ impl<C: SinkConnector> SinkHarness<C> {
         for r in &records {
             views.push_record(r);
         }
-        let mut schemas = view::SchemaCache::default();
+        let mut cache = view::ReadCache::default();
         let records = views
             .finish()
             .iter()
             // SAFETY: `records` and `views` are alive and unchanged while read.
-            .map(|v| unsafe { view::read_sink_record(v, &mut schemas) })
+            .map(|v| unsafe { view::read_sink_record(v, &mut cache) })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| HarnessError::Invalid(e.to_string()))?;
         let t = &mut self.tasks[task];
