@@ -130,6 +130,14 @@
 //! go on. A plugin is never unloaded; a changed library file is loaded alongside as a new
 //! version.
 //!
+//! # Memory
+//!
+//! With the default feature `mimalloc` the SDK makes mimalloc the plugin library's global
+//! allocator (its own copy, private to the library; the worker has another): records are
+//! allocated and freed by the thousand per batch, which glibc's malloc handles several times
+//! slower. A plugin with its own `#[global_allocator]` turns the feature off
+//! (`default-features = false`); two global allocators in one library do not compile.
+//!
 //! # Async code
 //!
 //! The worker's async runtime cannot be used from a plugin (each shared library has its own
@@ -138,6 +146,10 @@
 //! runtime in a `OnceLock`, and `block_on`s it from `poll`/`put`: the worker calls these on
 //! a blocking thread, so blocking there is expected. Size it for a 2-core machine: ten
 //! loaded plugins must not mean ten large thread pools.
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod config;
 mod connector;
