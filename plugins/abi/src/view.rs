@@ -6,8 +6,8 @@
 //! records, and only what has no flat form (structured data with a schema, headers, source
 //! positions) is encoded by [`crate::wire`] into one side buffer per batch. The reader
 //! copies nothing it does not keep: the host converts a polled value straight from the
-//! plugin's buffer into the log batch, the SDK builds a sink task's records straight from
-//! the host's fetched batch.
+//! plugin's buffer into the log batch, and a sink task reads the host's fetched batch in
+//! place ([`SinkRecordRef`]) or has the SDK build its records straight from it.
 //!
 //! - Source poll ([`SourceBatchView`]): the plugin lends its polled records until the next
 //!   poll, stop or free of that task. Source positions cross per batch, not per record:

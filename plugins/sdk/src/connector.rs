@@ -13,8 +13,8 @@
 //!   stored, `stop`ped, dropped;
 //! - sink task: created, `initialize`d with its [`SinkTaskContext`], `start`ed, `open`ed
 //!   with its assigned partitions, given batches (`put_batch`, by default `put` of owned
-//!   records), asked to `pre_commit` (flush) before
-//!   offsets are committed, `close`d for revoked partitions, `stop`ped, dropped.
+//!   records), asked to `pre_commit` (flush) before offsets are committed, `close`d for
+//!   revoked partitions, `stop`ped, dropped.
 //!
 //! Every call may block (the worker makes them on a blocking thread), but `poll` and `put`
 //! should return within about a second so that the task can be stopped promptly. One
