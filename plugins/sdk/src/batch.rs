@@ -71,7 +71,8 @@ impl<'a> SinkBatch<'a> {
 
     /// Record `i`, read in place. An error when there is no such record, or when the
     /// worker's view of it does not decode (a bug on one side of the boundary: the error
-    /// names the record, and the task should fail with it).
+    /// names the record, and the task should fail with it). Each call reads the record
+    /// again (structured data is decoded again): keep the reference rather than asking twice.
     pub fn get(&self, i: usize) -> Result<SinkRecordRef<'a>> {
         match self.records {
             Records::Owned(r) => r
