@@ -8,8 +8,8 @@
 //!   plugin, copied to the host and decoded into host records, as the worker's source loop
 //!   receives it; the host reads each record's value length;
 //! - sink: the host builds each batch of sink records (as the worker builds them from
-//!   consumed records) and hands it to `SinkTask::put` of the loaded sink task, which
-//!   decodes it into the plugin's records and counts them;
+//!   consumed records) and lends it to the loaded sink task, whose `SinkTask::put_batch`
+//!   reads each record in place from the host's views and counts them;
 //! - pipeline: both, each polled value moved into a sink record and put.
 //!
 //! The reference is the same task code called directly through the SDK's traits, with the

@@ -4,8 +4,8 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 
 use tributary_plugin_sdk::{
-    Config, ConfigDef, ConfigKey, ConnectError, Importance, Offsets, RawConfig, Result,
-    SinkConnector, SinkRecord, SinkTask, Value,
+    Config, ConfigDef, ConfigKey, ConnectError, DataRef, Importance, Offsets, RawConfig, Result,
+    SinkBatch, SinkConnector, SinkRecord, SinkTask, Value,
 };
 
 const FILE: &str = "file";
@@ -90,14 +90,19 @@ impl SinkTask for FileStreamSinkTask {
     }
 
     fn put(&mut self, records: Vec<SinkRecord>) -> Result<()> {
+        self.put_batch(&SinkBatch::of(&records))
+    }
+
+    /// Reads each value in place: text and bytes are copied once, into the batch's lines.
+    fn put_batch(&mut self, batch: &SinkBatch<'_>) -> Result<()> {
         let Some(out) = self.out.as_mut() else {
             return Err(ConnectError::new("put before start"));
         };
         // The whole batch, whole lines only, in one append: someone tailing the file
         // sees records as they arrive and never half a line. Durability waits for `flush`.
         self.line.clear();
-        for r in &records {
-            render(&r.value.value, &mut self.line);
+        for r in batch {
+            render_ref(&r?.value, &mut self.line);
             self.line.push(b'\n');
         }
         let w: &mut dyn Write = match out {
@@ -130,6 +135,18 @@ impl SinkTask for FileStreamSinkTask {
         self.flush(&Offsets::new())?;
         self.out = None;
         Ok(())
+    }
+}
+
+/// A value read in place as text: as [`render`] renders it.
+fn render_ref(v: &DataRef<'_>, out: &mut Vec<u8>) {
+    match v {
+        DataRef::Null => out.extend_from_slice(b"null"),
+        DataRef::Str(s, _) => out.extend_from_slice(s.as_bytes()),
+        // Borrowed when the bytes are UTF-8 already (no copy but into `out`).
+        DataRef::Bytes(b, _) => out.extend_from_slice(String::from_utf8_lossy(b).as_bytes()),
+        DataRef::Data(d) => render(&d.value, out),
+        DataRef::Owned(d) => render(&d.value, out),
     }
 }
 
@@ -174,10 +191,10 @@ fn render(v: &Value, out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
-    use tributary_plugin_sdk::Data;
     use tributary_plugin_sdk::testing::{SinkHarness, config};
 
     use super::*;
+    use tributary_plugin_sdk::{Data, Schema, StructBuilder};
 
     #[test]
     fn appends_lines_and_flushes() {
@@ -208,5 +225,90 @@ mod tests {
             "existing\none\ntwo\nnull\n"
         );
         h.stop().unwrap();
+    }
+
+    /// Every form a value takes: through `put` of owned records and through `put_batch`
+    /// over the views the worker lends, the file gets the same bytes, those `render` gives
+    /// the owned values.
+    #[test]
+    fn put_and_put_batch_write_the_same_lines() {
+        let row_schema = Schema::structure()
+            .field("id", Schema::int64())
+            .field("tags", Schema::array(Schema::string()))
+            .field("name", Schema::string().optional());
+        let row = |i: i64| {
+            StructBuilder::new(row_schema.clone())
+                .unwrap()
+                .put("id", i)
+                .unwrap()
+                .put("tags", Value::Array(vec![Value::String("a".into())]))
+                .unwrap()
+                .put("name", Value::String(format!("row {i}")))
+                .unwrap()
+                .build()
+                .unwrap()
+        };
+        let with = |schema: Option<Schema>, value: Value| Data { schema, value };
+        let values = vec![
+            Data::string("text"),
+            Data::string(""),
+            Data::schemaless(Value::String("schemaless \u{e9}".into())),
+            with(
+                Some(Schema::string().optional()),
+                Value::String("opt".into()),
+            ),
+            with(
+                Some(Schema::string().doc("named")),
+                Value::String("doc".into()),
+            ),
+            Data::bytes(b"bytes".to_vec()),
+            Data::bytes(vec![0xff, b'x', 0xc3]),
+            Data::schemaless(Value::Bytes(b"raw".to_vec())),
+            with(Some(Schema::bytes().optional()), Value::Bytes(vec![])),
+            Data::null(),
+            with(Some(Schema::string().optional()), Value::Null),
+            Data::schemaless(Value::Int32(-4)),
+            Data::schemaless(Value::Float64(1.5)),
+            Data::schemaless(Value::Boolean(true)),
+            Data::schemaless(Value::Map(vec![(
+                Value::String("k".into()),
+                Value::Int64(1),
+            )])),
+            row(1),
+            row(2),
+        ];
+        let records: Vec<SinkRecord> = values
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| SinkRecord::new("t", 0, i as i64, v))
+            .collect();
+        let mut expected = Vec::new();
+        for r in &records {
+            render(&r.value.value, &mut expected);
+            expected.push(b'\n');
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let owned = dir.path().join("owned.txt");
+        let mut task = FileStreamSinkTask::default();
+        task.start(config(&[("file", owned.to_str().unwrap())]))
+            .unwrap();
+        task.put(records.clone()).unwrap();
+        task.stop().unwrap();
+
+        let lent = dir.path().join("lent.txt");
+        let mut h =
+            SinkHarness::<FileStreamSink>::start(config(&[("file", lent.to_str().unwrap())]), 1)
+                .unwrap();
+        h.put(0, records).unwrap();
+        h.stop().unwrap();
+
+        let owned = std::fs::read(owned).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&owned),
+            String::from_utf8_lossy(&expected)
+        );
+        assert_eq!(owned, expected);
+        assert_eq!(std::fs::read(lent).unwrap(), expected);
     }
 }

@@ -6,8 +6,8 @@
 //! records, and only what has no flat form (structured data with a schema, headers, source
 //! positions) is encoded by [`crate::wire`] into one side buffer per batch. The reader
 //! copies nothing it does not keep: the host converts a polled value straight from the
-//! plugin's buffer into the log batch, the SDK builds a sink task's records straight from
-//! the host's fetched batch.
+//! plugin's buffer into the log batch, and a sink task reads the host's fetched batch in
+//! place ([`SinkRecordRef`]) or has the SDK build its records straight from it.
 //!
 //! - Source poll ([`SourceBatchView`]): the plugin lends its polled records until the next
 //!   poll, stop or free of that task. Source positions cross per batch, not per record:
@@ -195,6 +195,27 @@ impl<'a> DataRef<'a> {
         match self {
             DataRef::Owned(d) => *d,
             other => other.to_data(),
+        }
+    }
+
+    /// Make `d` this value, moving what is already owned (in place: see
+    /// [`SinkRecordRef::move_into`]).
+    fn move_into(self, d: &mut Data) {
+        match self {
+            DataRef::Null => {
+                d.schema = None;
+                d.value = Value::Null;
+            }
+            DataRef::Bytes(b, p) => {
+                d.schema = p.schema(SchemaType::Bytes);
+                d.value = Value::Bytes(b.to_vec());
+            }
+            DataRef::Str(t, p) => {
+                d.schema = p.schema(SchemaType::String);
+                d.value = Value::String(t.to_owned());
+            }
+            DataRef::Data(x) => d.clone_from(x),
+            DataRef::Owned(x) => *d = *x,
         }
     }
 
@@ -615,8 +636,9 @@ impl HeadersRef<'_> {
 
     fn decode(&self) -> Result<Vec<Header>, DecodeError> {
         match self {
-            // SAFETY: an encoded reference is only made by `read_source_record`, whose
-            // caller vouches for the memory for the reference's lifetime.
+            // SAFETY: an encoded reference is only made by `read_source_record` and
+            // `read_sink_record_ref`, whose callers vouch for the memory for the reference's
+            // lifetime.
             HeadersRef::Encoded(b) => unsafe { read_headers(*b) },
             HeadersRef::Owned(h) => Ok(h.to_vec()),
         }
@@ -958,6 +980,129 @@ impl SinkBatchBuilder {
     }
 }
 
+/// A delivered record read from its view, borrowing the host's memory: the topic, and a key
+/// and value that are raw bytes or text, are read in place; structured data is decoded (its
+/// schema once per batch, through the batch's [`ReadCache`]); headers are decoded only when
+/// asked for. What a sink task that writes values out needs, without building a
+/// [`SinkRecord`] per record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkRecordRef<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: Option<i64>,
+    pub timestamp_type: TimestampType,
+    pub key: DataRef<'a>,
+    pub value: DataRef<'a>,
+    headers: HeadersRef<'a>,
+}
+
+// SAFETY: as for `SourceRecordRef`.
+unsafe impl Send for SinkRecordRef<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for SinkRecordRef<'_> {}
+
+impl<'a> SinkRecordRef<'a> {
+    /// Borrow an owned record.
+    pub fn of(r: &'a SinkRecord) -> SinkRecordRef<'a> {
+        SinkRecordRef {
+            topic: &r.topic,
+            partition: r.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            timestamp_type: r.timestamp_type,
+            key: DataRef::of(&r.key),
+            value: DataRef::of(&r.value),
+            headers: HeadersRef::Owned(&r.headers),
+        }
+    }
+
+    /// Whether the record has headers.
+    pub fn has_headers(&self) -> bool {
+        !self.headers.is_empty()
+    }
+
+    /// The record's headers (decoded on demand: most records have none).
+    pub fn headers(&self) -> Result<Vec<Header>, DecodeError> {
+        self.headers.decode()
+    }
+
+    /// The record as an owned [`SinkRecord`].
+    pub fn to_owned(&self) -> Result<SinkRecord, DecodeError> {
+        Ok(SinkRecord {
+            topic: self.topic.to_owned(),
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key.to_data(),
+            value: self.value.to_data(),
+            timestamp: self.timestamp,
+            timestamp_type: self.timestamp_type,
+            headers: self.headers()?,
+        })
+    }
+
+    /// The record as an owned [`SinkRecord`], moving what this reference already owns
+    /// (structured data decoded from its encoding) instead of copying it.
+    pub fn into_owned(self) -> Result<SinkRecord, DecodeError> {
+        let mut rec = SinkRecord::new(String::new(), 0, 0, Data::null());
+        self.move_into(&mut rec)?;
+        Ok(rec)
+    }
+
+    /// Make `rec` this record, replacing every field and moving what this reference owns.
+    /// Filled in place: a record is 400-odd bytes, and building one elsewhere to move it
+    /// into a batch costs a copy of all of it; `rec`'s topic keeps its allocation.
+    pub fn move_into(self, rec: &mut SinkRecord) -> Result<(), DecodeError> {
+        rec.headers = self.headers()?;
+        rec.topic.clear();
+        rec.topic.push_str(self.topic);
+        rec.partition = self.partition;
+        rec.offset = self.offset;
+        rec.timestamp = self.timestamp;
+        rec.timestamp_type = self.timestamp_type;
+        self.key.move_into(&mut rec.key);
+        self.value.move_into(&mut rec.value);
+        Ok(())
+    }
+}
+
+/// Read one delivered record in place.
+///
+/// # Safety
+///
+/// Every pointer in `v` must be valid for `'a` (the host lends them for the `put` call).
+/// `cache` must be used for this batch only (see [`ReadCache`]).
+pub unsafe fn read_sink_record_ref<'a>(
+    v: &SinkRecordView,
+    cache: &mut ReadCache,
+) -> Result<SinkRecordRef<'a>, DecodeError> {
+    let (timestamp, timestamp_type) = read_timestamp(v)?;
+    Ok(SinkRecordRef {
+        // SAFETY: guaranteed by the caller, for all three.
+        topic: unsafe { read_topic(v.topic, cache) }?,
+        key: unsafe { read_data(&v.key, cache) }?,
+        value: unsafe { read_data(&v.value, cache) }?,
+        partition: v.partition,
+        offset: v.offset,
+        timestamp,
+        timestamp_type,
+        headers: HeadersRef::Encoded(v.headers),
+    })
+}
+
+/// A sink view's timestamp and its type.
+fn read_timestamp(v: &SinkRecordView) -> Result<(Option<i64>, TimestampType), DecodeError> {
+    match v.timestamp_type {
+        0 => Ok((None, TimestampType::NoTimestamp)),
+        1 => Ok((Some(v.timestamp), TimestampType::CreateTime)),
+        2 => Ok((Some(v.timestamp), TimestampType::LogAppendTime)),
+        other => Err(DecodeError {
+            what: "timestamp type",
+            at: other as usize,
+        }),
+    }
+}
+
 /// Read one delivered record into an owned [`SinkRecord`].
 ///
 /// # Safety
@@ -967,15 +1112,12 @@ pub unsafe fn read_sink_record(
     v: &SinkRecordView,
     cache: &mut ReadCache,
 ) -> Result<SinkRecord, DecodeError> {
-    let mut rec = SinkRecord::new(String::new(), 0, 0, Data::null());
     // SAFETY: guaranteed by the caller.
-    unsafe { read_sink_record_into(v, &mut rec, cache) }?;
-    Ok(rec)
+    unsafe { read_sink_record_ref(v, cache) }?.into_owned()
 }
 
-/// Read one delivered record into `rec`, replacing every field. Filled in place: a
-/// record is 400-odd bytes, and building one elsewhere to move it into a batch costs a
-/// copy of all of it.
+/// Read one delivered record into `rec`, replacing every field (see
+/// [`SinkRecordRef::move_into`]).
 ///
 /// # Safety
 ///
@@ -985,56 +1127,8 @@ pub unsafe fn read_sink_record_into(
     rec: &mut SinkRecord,
     cache: &mut ReadCache,
 ) -> Result<(), DecodeError> {
-    (rec.timestamp, rec.timestamp_type) = match v.timestamp_type {
-        0 => (None, TimestampType::NoTimestamp),
-        1 => (Some(v.timestamp), TimestampType::CreateTime),
-        2 => (Some(v.timestamp), TimestampType::LogAppendTime),
-        other => {
-            return Err(DecodeError {
-                what: "timestamp type",
-                at: other as usize,
-            });
-        }
-    };
-    rec.topic.clear();
-    // SAFETY: guaranteed by the caller, for all four.
-    rec.topic.push_str(unsafe { read_topic(v.topic, cache) }?);
-    rec.partition = v.partition;
-    rec.offset = v.offset;
-    unsafe { read_data_into(&v.key, &mut rec.key, cache) }?;
-    unsafe { read_data_into(&v.value, &mut rec.value, cache) }?;
-    rec.headers = unsafe { read_headers(v.headers) }?;
-    Ok(())
-}
-
-/// Read a view into owned data in place (see [`read_sink_record_into`]).
-///
-/// # Safety
-///
-/// As for [`read_data`].
-unsafe fn read_data_into(
-    v: &DataView,
-    d: &mut Data,
-    cache: &mut ReadCache,
-) -> Result<(), DecodeError> {
     // SAFETY: guaranteed by the caller.
-    match unsafe { read_data(v, cache) }? {
-        DataRef::Null => {
-            d.schema = None;
-            d.value = Value::Null;
-        }
-        DataRef::Bytes(b, p) => {
-            d.schema = p.schema(SchemaType::Bytes);
-            d.value = Value::Bytes(b.to_vec());
-        }
-        DataRef::Str(t, p) => {
-            d.schema = p.schema(SchemaType::String);
-            d.value = Value::String(t.to_owned());
-        }
-        DataRef::Data(x) => *d = x.clone(),
-        DataRef::Owned(x) => *d = *x,
-    }
-    Ok(())
+    unsafe { read_sink_record_ref(v, cache) }?.move_into(rec)
 }
 
 /// The views of a delivered batch.
@@ -1164,6 +1258,152 @@ mod tests {
                 .collect();
             assert_eq!(got, recs);
         }
+    }
+
+    /// Every form a sink record's key and value take, read in place from views and
+    /// borrowed from the owned record, agree with the record itself.
+    #[test]
+    fn sink_record_refs_read_every_form_back() {
+        let schema = Schema::structure()
+            .field("id", Schema::int64())
+            .field("name", Schema::string().optional());
+        let row = |i: i64| {
+            StructBuilder::new(schema.clone())
+                .unwrap()
+                .put("id", i)
+                .unwrap()
+                .put("name", Value::String(format!("row {i}")))
+                .unwrap()
+                .build()
+                .unwrap()
+        };
+        let with = |schema: Option<Schema>, value: Value| Data { schema, value };
+        // (value, the form it crosses in)
+        let cases: Vec<(Data, u32)> = vec![
+            (Data::null(), DataView::FORM_NULL),
+            (
+                Data::schemaless(Value::Bytes(b"raw".to_vec())),
+                DataView::FORM_BYTES,
+            ),
+            (Data::bytes(b"b".to_vec()), DataView::FORM_BYTES),
+            (
+                with(
+                    Some(Schema::bytes().optional()),
+                    Value::Bytes(vec![0xff, 0]),
+                ),
+                DataView::FORM_BYTES,
+            ),
+            (
+                Data::schemaless(Value::String("s".into())),
+                DataView::FORM_STRING,
+            ),
+            (Data::string("\u{e9}t\u{e9}"), DataView::FORM_STRING),
+            (
+                with(
+                    Some(Schema::string().optional()),
+                    Value::String(String::new()),
+                ),
+                DataView::FORM_STRING,
+            ),
+            (row(1), DataView::FORM_VALUE),
+            (row(2), DataView::FORM_VALUE),
+            // A tombstone with a schema keeps it.
+            (
+                with(Some(Schema::string().optional()), Value::Null),
+                DataView::FORM_VALUE,
+            ),
+            (Data::schemaless(Value::Int32(5)), DataView::FORM_ENCODED),
+            (
+                with(
+                    Some(Schema::string().doc("named")),
+                    Value::String("x".into()),
+                ),
+                DataView::FORM_VALUE,
+            ),
+        ];
+        let recs: Vec<SinkRecord> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, (value, _))| {
+                let mut r = SinkRecord::new(
+                    format!("topic-{}", i % 2),
+                    i as i32 % 3,
+                    40 + i as i64,
+                    value.clone(),
+                )
+                .with_key(cases[cases.len() - 1 - i].0.clone());
+                if i % 3 == 1 {
+                    r = r.with_timestamp(1000 + i as i64, TimestampType::CreateTime);
+                }
+                if i % 4 == 2 {
+                    r = r
+                        .with_header("h", Data::string("hv"))
+                        .with_header("n", Data::null());
+                }
+                r
+            })
+            .collect();
+        let mut b = SinkBatchBuilder::default();
+        for r in &recs {
+            b.push_record(r);
+        }
+        let views = b.finish();
+        let mut cache = ReadCache::default();
+        let mut shared = None;
+        for ((v, r), (_, form)) in views.iter().zip(&recs).zip(&cases) {
+            assert_eq!(v.value.form, *form, "{:?}", r.value);
+            // SAFETY: `recs` and `b` are alive and unchanged while the views are read.
+            let got = unsafe { read_sink_record_ref(v, &mut cache) }.unwrap();
+            let of = SinkRecordRef::of(r);
+            assert_eq!(
+                (got.topic, got.partition, got.offset, got.timestamp),
+                (of.topic, of.partition, of.offset, of.timestamp)
+            );
+            assert_eq!(got.timestamp_type, of.timestamp_type);
+            assert_eq!(got.key.to_data(), of.key.to_data());
+            assert_eq!(got.value.to_data(), of.value.to_data());
+            assert_eq!(got.headers, of.headers, "read in place as borrowed");
+            assert_eq!(got.has_headers(), !r.headers.is_empty());
+            assert_eq!(got.headers().unwrap(), r.headers);
+            assert_eq!(&got.to_owned().unwrap(), r);
+            assert_eq!(&got.clone().into_owned().unwrap(), r);
+            let mut filled = recs[0].clone();
+            got.clone().move_into(&mut filled).unwrap();
+            assert_eq!(&filled, r, "filled in place over another record");
+            assert_eq!(got.value.to_data(), r.value);
+            match (&got.value, &r.value.value) {
+                // Flat values are the record's own memory, not copies.
+                (DataRef::Bytes(b, _), Value::Bytes(want)) => {
+                    assert_eq!(b.as_ptr(), want.as_ptr())
+                }
+                (DataRef::Str(t, _), Value::String(want)) => {
+                    assert_eq!(t.as_ptr(), want.as_ptr())
+                }
+                (DataRef::Null, Value::Null) => {}
+                (DataRef::Owned(d), _) => {
+                    // Rows of one schema share one decoded schema.
+                    if matches!(d.value, Value::Struct(_)) {
+                        let s = d.schema.clone().unwrap();
+                        if let Some(first) = &shared {
+                            assert!(s.same(first), "one schema for the batch's rows");
+                        }
+                        shared = Some(s);
+                    }
+                }
+                other => panic!("unexpected form {other:?}"),
+            }
+            assert_eq!(
+                got.topic.as_ptr(),
+                r.topic.as_ptr(),
+                "the topic is borrowed"
+            );
+        }
+        assert!(shared.is_some());
+        // A timestamp type that does not exist is an error.
+        let mut bad = views[0];
+        bad.timestamp_type = 3;
+        // SAFETY: as above.
+        assert!(unsafe { read_sink_record_ref(&bad, &mut cache) }.is_err());
     }
 
     /// Rows of one table: the schema crosses once per batch and is shared by the records

@@ -12,13 +12,15 @@
 //!   loop, told `commit` / `commit_record` as its records are written and their offsets
 //!   stored, `stop`ped, dropped;
 //! - sink task: created, `initialize`d with its [`SinkTaskContext`], `start`ed, `open`ed
-//!   with its assigned partitions, `put` batches, asked to `pre_commit` (flush) before
-//!   offsets are committed, `close`d for revoked partitions, `stop`ped, dropped.
+//!   with its assigned partitions, given batches (`put_batch`, by default `put` of owned
+//!   records), asked to `pre_commit` (flush) before offsets are committed, `close`d for
+//!   revoked partitions, `stop`ped, dropped.
 //!
 //! Every call may block (the worker makes them on a blocking thread), but `poll` and `put`
 //! should return within about a second so that the task can be stopped promptly. One
 //! instance is called by one thread at a time. A panic fails that task only.
 
+use crate::batch::SinkBatch;
 use crate::config::{Config, ConfigDef, ConfigValueInfo, RawConfig};
 use crate::context::{ConnectorContext, SinkTaskContext, SourceTaskContext};
 use crate::error::Result;
@@ -146,6 +148,19 @@ pub trait SinkTask: Default + Send + 'static {
 
     /// Write (or buffer) a batch. A retriable error means "call again with the same batch".
     fn put(&mut self, records: Vec<SinkRecord>) -> Result<()>;
+
+    /// Write (or buffer) a batch read in place: what the worker calls. The default builds
+    /// the owned records and calls [`Self::put`]; a sink that only reads its records (to
+    /// write their values out, say) overrides it to read each one as a
+    /// [`SinkRecordRef`](crate::SinkRecordRef), which borrows the topic and a raw or text
+    /// key and value from the worker instead of copying them per record. Then make `put`
+    /// call `put_batch(&SinkBatch::of(&records))`, so that both take one path.
+    ///
+    /// Nothing read from the batch outlives the call. A record that does not decode is an
+    /// error naming it; fail the batch with it.
+    fn put_batch(&mut self, batch: &SinkBatch<'_>) -> Result<()> {
+        self.put(batch.to_owned()?)
+    }
 
     /// Make everything `put` so far durable.
     fn flush(&mut self, offsets: &Offsets) -> Result<()> {

@@ -23,6 +23,7 @@ use tributary_plugin_abi::ffi::{
     SourceTaskHostRef, Status, Writer,
 };
 use tributary_plugin_abi::record::{self, OffsetMap, Offsets, SinkRecord, TopicPartition};
+use tributary_plugin_abi::view::SinkRecordRef;
 
 use crate::error::{ConnectError, Result};
 
@@ -303,12 +304,26 @@ impl SinkTaskContext {
     /// task fails with `error`. Either way `put` goes on with the other records: report a
     /// record, do not also fail the batch for it.
     pub fn report(&self, record: &SinkRecord, error: impl fmt::Display) -> Result<()> {
+        self.report_at(&record.topic, record.partition, record.offset, error)
+    }
+
+    /// [`Self::report`] for a record read in place from a
+    /// [`SinkBatch`](crate::SinkBatch) in `put_batch`.
+    pub fn report_ref(&self, record: &SinkRecordRef<'_>, error: impl fmt::Display) -> Result<()> {
+        self.report_at(record.topic, record.partition, record.offset, error)
+    }
+
+    /// The worker finds the record by where it was consumed: topic, partition, offset.
+    fn report_at(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        error: impl fmt::Display,
+    ) -> Result<()> {
         let mut input = Vec::new();
         record::encode_offsets(
-            &Offsets::from([(
-                TopicPartition::new(record.topic.clone(), record.partition),
-                record.offset,
-            )]),
+            &Offsets::from([(TopicPartition::new(topic, partition), offset)]),
             &mut input,
         );
         let message = error.to_string();

@@ -13,7 +13,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Once, OnceLock};
 
 use tributary_plugin_abi::config::{ConfigValueInfo, encode_config_keys, encode_config_values};
-use tributary_plugin_abi::data::Data;
 use tributary_plugin_abi::ffi::{
     Buf, ConnectorDescriptor, ConnectorHostRef, ConnectorKind, Handle, PluginApi, RecordKind,
     SinkTaskHostRef, SourceTaskHostRef, Status, Str, TransformDescriptor, TransformKind,
@@ -27,6 +26,7 @@ use tributary_plugin_abi::view::{
 };
 use tributary_plugin_abi::wire::{self, DecodeError, StringMap};
 
+use crate::batch::SinkBatch;
 use crate::config::RawConfig;
 use crate::connector::{SinkConnector, SinkTask, SourceConnector, SourceTask};
 use crate::context::{ConnectorContext, SinkTaskContext, SourceTaskContext};
@@ -176,7 +176,7 @@ pub(crate) trait ErasedSinkTask: Send {
     fn initialize(&mut self, context: SinkTaskContext);
     fn start(&mut self, raw: RawConfig) -> CallResult;
     fn open(&mut self, partitions: &[TopicPartition]) -> CallResult;
-    fn put(&mut self, records: Vec<SinkRecord>) -> CallResult;
+    fn deliver(&mut self, batch: &SinkBatch<'_>) -> CallResult;
     fn pre_commit(&mut self, offsets: Offsets) -> CallResult<Offsets>;
     fn close(&mut self, partitions: &[TopicPartition]) -> CallResult;
     fn stop(&mut self) -> CallResult;
@@ -192,8 +192,8 @@ impl<T: SinkTask> ErasedSinkTask for T {
     fn open(&mut self, partitions: &[TopicPartition]) -> CallResult {
         Ok(SinkTask::open(self, partitions)?)
     }
-    fn put(&mut self, records: Vec<SinkRecord>) -> CallResult {
-        Ok(SinkTask::put(self, records)?)
+    fn deliver(&mut self, batch: &SinkBatch<'_>) -> CallResult {
+        Ok(SinkTask::put_batch(self, batch)?)
     }
     fn pre_commit(&mut self, offsets: Offsets) -> CallResult<Offsets> {
         Ok(SinkTask::pre_commit(self, offsets)?)
@@ -953,16 +953,9 @@ unsafe extern "C" fn sink_task_put(
         // SAFETY: per the table's contract, the views and what they point at are lent
         // for this call.
         let views = unsafe { view::sink_records(records, len) };
-        let mut batch: Vec<SinkRecord> = Vec::with_capacity(views.len());
-        let mut cache = view::ReadCache::default();
-        for v in views {
-            batch.push(SinkRecord::new(String::new(), 0, 0, Data::null()));
-            if let Some(rec) = batch.last_mut() {
-                // SAFETY: as above.
-                unsafe { view::read_sink_record_into(v, rec, &mut cache) }?;
-            }
-        }
-        t.put(batch)
+        // SAFETY: as above; the batch does not outlive the call.
+        let batch = unsafe { SinkBatch::from_views(views) };
+        t.deliver(&batch)
     })
 }
 

@@ -8,8 +8,9 @@
 //! - [`SourceConnector`] / [`SinkConnector`]: configuration ([`ConfigDef`]), validation, and
 //!   splitting the work into at most `tasks.max` task configs.
 //! - [`SourceTask`] (`poll` batches of [`SourceRecord`]s; `commit`, `commit_record`) and
-//!   [`SinkTask`] (`put` batches of [`SinkRecord`]s; `pre_commit`/`flush` answering the
-//!   offsets safe to commit; `open`/`close` of partitions).
+//!   [`SinkTask`] (`put` batches of [`SinkRecord`]s, or read them in place from a
+//!   [`SinkBatch`] in `put_batch`; `pre_commit`/`flush` answering the offsets safe to commit;
+//!   `open`/`close` of partitions).
 //! - Records carry data in the Kafka Connect model ([`Data`]: a [`Value`] with an optional
 //!   [`Schema`], logical types in [`logical`]) or raw bytes.
 //! - Contexts, handed to each instance's `initialize` before `start`, to ask things of the
@@ -115,6 +116,53 @@
 //! on the instance that calls it, so this cannot deadlock. A context outliving its instance
 //! (kept by a thread not stopped in `stop`) answers errors; stop such threads in `stop`.
 //!
+//! # Sinks that read records in place
+//!
+//! The worker lends a sink task its batch for the duration of the call, as views of its
+//! own records. [`SinkTask::put_batch`] gets them as a [`SinkBatch`]; its default builds
+//! owned [`SinkRecord`]s (a topic `String`, the key and value copied, headers decoded) and
+//! calls `put`. A sink that only reads its records overrides `put_batch` and reads each
+//! as a [`SinkRecordRef`]: the topic, and a key or value that is raw bytes or text, are
+//! borrowed from the worker ([`DataRef::Bytes`], [`DataRef::Str`]); structured data is
+//! decoded (each schema once per batch) and headers only when asked for. Write the sink
+//! once, in `put_batch`, and make `put` call it, so tests through either path test the same
+//! code:
+//!
+//! ```
+//! use tributary_plugin_sdk::*;
+//!
+//! #[derive(Default)]
+//! pub struct LengthTask { bytes: usize }
+//!
+//! impl SinkTask for LengthTask {
+//!     fn start(&mut self, _config: RawConfig) -> Result<()> { Ok(()) }
+//!     fn put(&mut self, records: Vec<SinkRecord>) -> Result<()> {
+//!         self.put_batch(&SinkBatch::of(&records))
+//!     }
+//!     fn put_batch(&mut self, batch: &SinkBatch<'_>) -> Result<()> {
+//!         for record in batch {
+//!             let record = record?;
+//!             self.bytes += match &record.value {
+//!                 DataRef::Bytes(b, _) => b.len(),
+//!                 DataRef::Str(s, _) => s.len(),
+//!                 _ => 0,
+//!             };
+//!         }
+//!         Ok(())
+//!     }
+//!     fn stop(&mut self) -> Result<()> { Ok(()) }
+//! }
+//!
+//! let records = vec![SinkRecord::new("t", 0, 7, Data::string("hello"))];
+//! let mut task = LengthTask::default();
+//! task.put(records).unwrap();
+//! assert_eq!(task.bytes, 5);
+//! ```
+//!
+//! Nothing read from a batch outlives the call; copy what must be kept
+//! ([`SinkRecordRef::to_owned`], [`SinkBatch::to_owned`]). Report an errant record with
+//! [`SinkTaskContext::report_ref`].
+//!
 //! # The boundary
 //!
 //! Only the C ABI of `tributary-plugin-abi` crosses between the worker and the plugin: a
@@ -151,6 +199,7 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod batch;
 mod config;
 mod connector;
 mod context;
@@ -160,6 +209,7 @@ pub mod export;
 pub mod testing;
 mod transform;
 
+pub use batch::{SinkBatch, SinkBatchIter};
 pub use config::{
     Config, ConfigDef, ConfigKey, ConfigKeyInfo, ConfigType, ConfigValue, ConfigValueInfo, HIDDEN,
     Importance, Password, RawConfig, Validator, Width, parse_value,
@@ -176,6 +226,7 @@ pub use tributary_plugin_abi::record::{
     Header, OffsetMap, Offsets, RecordMetadata, SinkRecord, SourceRecord, TimestampType,
     TopicPartition,
 };
+pub use tributary_plugin_abi::view::{DataRef, Plain, SinkRecordRef};
 
 /// This SDK's version, reported to the worker next to the ABI version.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -58,6 +58,7 @@ pub use transform::{PredicateHarness, TransformHarness};
 #[cfg(test)]
 mod tests;
 
+use crate::batch::SinkBatch;
 use crate::config::{ConfigValueInfo, RawConfig};
 use crate::connector::{SinkConnector, SourceConnector};
 use crate::export::{
@@ -493,22 +494,26 @@ impl<C: SinkConnector> SinkHarness<C> {
         call(|| t.open(partitions))
     }
 
-    /// Deliver a batch to task `task`, lent as views and read back as at the boundary.
+    /// Deliver a batch to task `task`, lent as views and read as at the boundary: the
+    /// task's `put_batch` reads the views in place (and by default hands `put` the records
+    /// read back).
     pub fn put(&mut self, task: usize, records: Vec<SinkRecord>) -> HResult<()> {
         let mut views = SinkBatchBuilder::default();
         for r in &records {
             views.push_record(r);
         }
+        let views = views.finish();
+        // A record the worker could not lend is the harness's input error, not the task's.
         let mut cache = view::ReadCache::default();
-        let records = views
-            .finish()
-            .iter()
+        for v in views {
             // SAFETY: `records` and `views` are alive and unchanged while read.
-            .map(|v| unsafe { view::read_sink_record(v, &mut cache) })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| HarnessError::Invalid(e.to_string()))?;
+            unsafe { view::read_sink_record_ref(v, &mut cache) }
+                .map_err(|e| HarnessError::Invalid(e.to_string()))?;
+        }
+        // SAFETY: as above, for the whole call.
+        let batch = unsafe { SinkBatch::from_views(views) };
         let t = &mut self.tasks[task];
-        call(move || t.put(records))
+        call(move || t.deliver(&batch))
     }
 
     /// Ask task `task` which of `offsets` may be committed.

@@ -6,8 +6,9 @@ use std::thread;
 
 use super::*;
 use crate::{
-    Config, ConfigDef, ConfigKey, ConnectError, ConnectorContext, Data, Result, SinkConnector,
-    SinkTask, SinkTaskContext, SourceConnector, SourceTask, SourceTaskContext, Value,
+    Config, ConfigDef, ConfigKey, ConnectError, ConnectorContext, Data, DataRef, Result, SinkBatch,
+    SinkConnector, SinkTask, SinkTaskContext, SourceConnector, SourceTask, SourceTaskContext,
+    Value,
 };
 
 fn file(name: &str) -> OffsetMap {
@@ -408,4 +409,100 @@ fn contexts_outlive_nothing_they_should_not() {
     assert_eq!(std::sync::Arc::strong_count(&host.0), 2);
     drop(context);
     assert_eq!(std::sync::Arc::strong_count(&host.0), 1, "released");
+}
+
+/// A sink that reads its batches in place and reports the records it cannot write (values
+/// that are not text), by where they were consumed; `put` takes the same path.
+#[test]
+fn a_sink_reading_in_place_reports_errant_records() {
+    #[derive(Default)]
+    struct Picky;
+    impl SinkConnector for Picky {
+        const NAME: &'static str = "test.PickySinkConnector";
+        type Task = PickyTask;
+        fn config_def() -> ConfigDef {
+            ConfigDef::new()
+        }
+        fn start(&mut self, _config: Config) -> Result<()> {
+            Ok(())
+        }
+        fn task_configs(&mut self, _max_tasks: usize) -> Result<Vec<RawConfig>> {
+            Ok(vec![RawConfig::new()])
+        }
+        fn stop(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+    #[derive(Default)]
+    struct PickyTask {
+        context: Option<SinkTaskContext>,
+        written: Vec<String>,
+    }
+    impl SinkTask for PickyTask {
+        fn initialize(&mut self, context: SinkTaskContext) {
+            self.context = Some(context);
+        }
+        fn start(&mut self, _config: RawConfig) -> Result<()> {
+            Ok(())
+        }
+        fn put(&mut self, records: Vec<SinkRecord>) -> Result<()> {
+            self.put_batch(&SinkBatch::of(&records))
+        }
+        fn put_batch(&mut self, batch: &SinkBatch<'_>) -> Result<()> {
+            let context = self
+                .context
+                .as_ref()
+                .ok_or_else(|| ConnectError::new("no context"))?;
+            for r in batch {
+                let r = r?;
+                match &r.value {
+                    DataRef::Str(s, _) => self.written.push((*s).to_owned()),
+                    other => context.report_ref(&r, format!("not text: {other:?}"))?,
+                }
+            }
+            if self.written.len() > 2 {
+                return Err(ConnectError::new(format!("wrote {:?}", self.written)));
+            }
+            Ok(())
+        }
+        fn stop(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    let mut h = SinkHarness::<Picky>::start(config(&[]), 1).unwrap();
+    h.open(0, &[TopicPartition::new("t", 4)]).unwrap();
+    h.put(
+        0,
+        vec![
+            SinkRecord::new("t", 4, 20, Data::string("one")),
+            SinkRecord::new("t", 4, 21, Data::bytes(vec![1])),
+            SinkRecord::new("t", 4, 22, Data::string("two")),
+            SinkRecord::new("t", 4, 23, Data::null()),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        h.requests(0).reported,
+        [
+            (
+                TopicPartition::new("t", 4),
+                21,
+                "not text: Bytes([1], None)".to_owned()
+            ),
+            (TopicPartition::new("t", 4), 23, "not text: Null".to_owned()),
+        ]
+    );
+    // The task's own state shows what it wrote; the error carries it out.
+    let err = h
+        .put(0, vec![SinkRecord::new("t", 4, 24, Data::string("three"))])
+        .unwrap_err();
+    assert_eq!(
+        err,
+        HarnessError::Failed {
+            retriable: false,
+            message: r#"wrote ["one", "two", "three"]"#.to_owned()
+        }
+    );
+    h.stop().unwrap();
 }
