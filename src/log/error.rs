@@ -81,4 +81,10 @@ impl LogError {
             source,
         }
     }
+
+    /// A [`ReadMode::CachedOnly`](super::ReadMode) read found bytes that are not in
+    /// memory: retry it with a read that may wait.
+    pub fn would_block(&self) -> bool {
+        matches!(self, LogError::Io { source, .. } if source.kind() == std::io::ErrorKind::WouldBlock)
+    }
 }

@@ -24,3 +24,4 @@ pub mod segment;
 pub use config::{CleanupPolicy, FlushPolicy, LogConfig};
 pub use error::LogError;
 pub use partition::{AppendInfo, LogStats, OffsetSpec, PartitionLog, ReadResult};
+pub use segment::ReadMode;
