@@ -1,16 +1,19 @@
 //! The transforms that add, drop, rename, mask, move or wrap fields of a key or value:
 //! InsertField, ReplaceField, MaskField, ValueToKey, ExtractField, HoistField and
 //! SetSchemaMetadata. Each works on a struct with its schema, or on a map without one, as
-//! Kafka's does; schemas are changed in place (the record owns its schema), so a schema'd
-//! record costs no schema copy.
+//! Kafka's does. InsertField and ReplaceField derive their output schema once per input
+//! schema ([`Derived`]), so the records of one source share one output schema; the others
+//! change the record's schema in place (copied first if it is shared).
+
+use std::sync::Arc;
 
 use tributary_plugin_abi::config::{ConfigType, Importance};
-use tributary_plugin_abi::data::{Data, Schema, SchemaType, Value, logical};
+use tributary_plugin_abi::data::{Data, Field, Schema, SchemaType, Value, logical};
 
 use super::config::{Conf, Dflt, KeySpec, REPLACE_NULL, Valid, key};
 use super::{
-    Build, ConfigError, Def, Outcome, RecordMut, Side, Transform, default_nulls, field_value,
-    map_get, map_put, push_field, require_map, require_struct, type_name,
+    Build, ConfigError, Def, Derived, Outcome, RecordMut, Side, Transform, default_nulls,
+    field_value, map_get, map_put, push_field, require_map, require_struct, type_name,
 };
 
 macro_rules! both_sides {
@@ -197,9 +200,29 @@ pub(super) struct InsertField {
     timestamp: Option<Spec>,
     static_field: Option<(Spec, String)>,
     replace_null: bool,
+    /// The output schema per input schema.
+    schemas: Derived<Schema>,
 }
 
 impl InsertField {
+    /// The fields this inserts, in order, with their schemas.
+    fn inserted(&self) -> impl Iterator<Item = (&Spec, Schema)> {
+        [
+            self.topic.as_ref().map(|f| (f, Schema::string())),
+            self.partition.as_ref().map(|f| (f, Schema::int32())),
+            self.offset.as_ref().map(|f| (f, Schema::int64())),
+            self.timestamp
+                .as_ref()
+                .map(|f| (f, logical::timestamp_schema())),
+            self.static_field
+                .as_ref()
+                .map(|(f, _)| (f, Schema::string())),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|(f, s)| (f, f.schema(s)))
+    }
+
     fn build(c: &Conf<'_>, side: Side) -> Result<Box<dyn Transform>, ConfigError> {
         let spec = |k| Spec::parse(c.string(k).filter(|s| !s.is_empty()));
         let static_field = match (spec("static.field"), c.string("static.value")) {
@@ -223,6 +246,7 @@ impl InsertField {
             timestamp: spec("timestamp.field"),
             static_field,
             replace_null: c.boolean("replace.null.with.default"),
+            schemas: Derived::default(),
         };
         if t.topic.is_none()
             && t.partition.is_none()
@@ -276,7 +300,14 @@ impl Transform for InsertField {
         }
         let (schema, values) = require_struct(data, INSERTION)?;
         default_nulls(&schema.fields, values, self.replace_null);
-        let mut add = |spec: &Spec, s: Schema, v: Option<Value>| -> Result<(), String> {
+        let out = self.schemas.get(schema, |input| {
+            let mut out = input.clone();
+            for (f, s) in self.inserted() {
+                push_field(&mut out, &f.name, s)?;
+            }
+            Ok(out)
+        })?;
+        let mut add = |spec: &Spec, v: Option<Value>| -> Result<(), String> {
             if !spec.optional && v.is_none() {
                 return Err(format!(
                     "the record has no value for the required field {} (drop the ! to make it \
@@ -284,29 +315,25 @@ impl Transform for InsertField {
                     spec.name
                 ));
             }
-            push_field(schema, &spec.name, spec.schema(s))?;
             values.push(v.unwrap_or(Value::Null));
             Ok(())
         };
         if let Some(f) = &self.topic {
-            add(f, Schema::string(), Some(Value::String(r.topic.clone())))?;
+            add(f, Some(Value::String(r.topic.clone())))?;
         }
         if let Some(f) = &self.partition {
-            add(f, Schema::int32(), r.partition.map(Value::Int32))?;
+            add(f, r.partition.map(Value::Int32))?;
         }
         if let Some(f) = &self.offset {
-            add(f, Schema::int64(), offset.map(Value::Int64))?;
+            add(f, offset.map(Value::Int64))?;
         }
         if let Some(f) = &self.timestamp {
-            add(
-                f,
-                logical::timestamp_schema(),
-                r.timestamp.map(Value::Int64),
-            )?;
+            add(f, r.timestamp.map(Value::Int64))?;
         }
         if let Some((f, v)) = &self.static_field {
-            add(f, Schema::string(), Some(Value::String(v.clone())))?;
+            add(f, Some(Value::String(v.clone())))?;
         }
+        *schema = out;
         Ok(true)
     }
 }
@@ -363,6 +390,8 @@ pub(super) struct ReplaceField {
     include: Vec<String>,
     renames: Vec<(String, String)>,
     replace_null: bool,
+    /// Per input schema: the output schema, and the input position of each output field.
+    schemas: Derived<(Schema, Arc<[usize]>)>,
 }
 
 impl ReplaceField {
@@ -394,6 +423,7 @@ impl ReplaceField {
             include: either("include", "whitelist"),
             renames,
             replace_null: c.boolean("replace.null.with.default"),
+            schemas: Derived::default(),
         }))
     }
 
@@ -439,36 +469,43 @@ impl Transform for ReplaceField {
             return Ok(true);
         }
         let (schema, values) = require_struct(data, PURPOSE)?;
-        let fields = std::mem::take(&mut schema.fields);
-        let old = std::mem::take(values);
-        // The kept fields and values are moved, not copied; a field keeps its name's
-        // allocation unless it is renamed.
-        for (mut f, mut v) in fields.into_iter().zip(old) {
-            if !self.keep(&f.name) {
+        let (out, kept) = self.schemas.get(schema, |input| {
+            let mut out = input.clone();
+            out.fields.clear();
+            let mut kept = Vec::with_capacity(input.fields.len());
+            for (i, f) in input.fields.iter().enumerate() {
+                if !self.keep(&f.name) {
+                    continue;
+                }
+                let name = self.renamed(&f.name);
+                if out.field_index(name).is_some() {
+                    return Err(format!(
+                        "cannot create field because of field name duplication: {name}"
+                    ));
+                }
+                out.fields.push(Field {
+                    name: name.to_owned(),
+                    schema: f.schema.clone(),
+                });
+                kept.push(i);
+            }
+            Ok((out, kept.into()))
+        })?;
+        // The kept values are moved, not copied (`kept` ascends).
+        let mut next = kept.iter().peekable();
+        for (i, mut v) in std::mem::take(values).into_iter().enumerate() {
+            if next.next_if(|&&k| k == i).is_none() {
                 continue;
             }
             if self.replace_null
                 && v == Value::Null
-                && let Some(d) = &f.schema.default
+                && let Some(d) = &schema.fields[i].schema.default
             {
                 v = (**d).clone();
             }
-            let renamed = {
-                let to = self.renamed(&f.name);
-                (to != f.name).then(|| to.to_owned())
-            };
-            if let Some(to) = renamed {
-                f.name = to;
-            }
-            if schema.field_index(&f.name).is_some() {
-                return Err(format!(
-                    "cannot create field because of field name duplication: {}",
-                    f.name
-                ));
-            }
-            schema.fields.push(f);
             values.push(v);
         }
+        *schema = out;
         Ok(true)
     }
 }

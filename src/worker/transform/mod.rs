@@ -40,7 +40,7 @@ mod route;
 mod timestamp;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tributary_plugin_abi::config::{ConfigKeyInfo, ConfigType, ConfigValueInfo, Importance, Width};
 use tributary_plugin_abi::data::{Data, Field, Schema, SchemaType, Value};
@@ -1139,6 +1139,47 @@ pub(crate) fn push_field(schema: &mut Schema, name: &str, field: Schema) -> Resu
         schema: field,
     });
     Ok(())
+}
+
+/// What a transform derived from the last input schema it saw (the output schema, and
+/// whatever else depends on the schema alone), as Kafka's InsertField and ReplaceField cache
+/// their updated schema per input schema: the records of a source share their schema, so
+/// the derivation runs once per schema instead of once per record, and the records leave
+/// sharing one output schema. A derivation that fails is not kept (each record reports it).
+#[derive(Debug)]
+pub(crate) struct Derived<T> {
+    last: Mutex<Option<(Schema, T)>>,
+}
+
+impl<T> Default for Derived<T> {
+    fn default() -> Self {
+        Derived {
+            last: Mutex::new(None),
+        }
+    }
+}
+
+impl<T: Clone> Derived<T> {
+    /// The derivation for `input`: the kept one when `input` is the same schema (one handle
+    /// or an equal one), else `make(input)`, kept.
+    pub(crate) fn get(
+        &self,
+        input: &Schema,
+        make: impl FnOnce(&Schema) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((seen, derived)) = last.as_mut()
+            && (seen.same(input) || seen == input)
+        {
+            if !seen.same(input) {
+                *seen = input.clone();
+            }
+            return Ok(derived.clone());
+        }
+        let derived = make(input)?;
+        *last = Some((input.clone(), derived.clone()));
+        Ok(derived)
+    }
 }
 
 #[cfg(test)]

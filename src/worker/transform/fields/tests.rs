@@ -613,3 +613,78 @@ fn set_schema_metadata() {
         "transforms.x.schema.version"
     );
 }
+
+/// InsertField and ReplaceField derive their output schema once per run of records with one
+/// input schema: such records leave sharing one output schema, and a record of another
+/// schema in between gets its own (each output as a fresh transform would make it).
+#[test]
+fn derived_schemas_follow_the_input_schema() {
+    let c = one(
+        "ReplaceField$Value",
+        &[("exclude", "note"), ("renames", "qty:amount")],
+    );
+    let other = Schema::structure()
+        .field("id", Schema::int64())
+        .field("note", Schema::string());
+    let other_value =
+        || Data::with_schema(other.clone(), Value::Struct(vec![Value::Int64(1), s("x")])).unwrap();
+    let shared = order_value(Value::Int32(3));
+    let a = sink_value(&c, shared.clone());
+    let b = sink_value(&c, other_value());
+    let a2 = sink_value(&c, shared.clone());
+    let a3 = sink_value(&c, order_value(Value::Int32(4)));
+    let fresh = |d: Data| {
+        sink_value(
+            &one(
+                "ReplaceField$Value",
+                &[("exclude", "note"), ("renames", "qty:amount")],
+            ),
+            d,
+        )
+    };
+    assert_eq!(a, fresh(shared.clone()));
+    assert_eq!(b, fresh(other_value()));
+    assert_eq!(a3, fresh(order_value(Value::Int32(4))));
+    let names = |d: &Data| -> Vec<String> {
+        d.schema
+            .as_ref()
+            .unwrap()
+            .fields
+            .iter()
+            .map(|f| f.name.clone())
+            .collect()
+    };
+    assert_eq!(names(&a), ["id", "amount"]);
+    assert_eq!(names(&b), ["id"]);
+    let (sa, sa2, sa3) = (a.schema.unwrap(), a2.schema.unwrap(), a3.schema.unwrap());
+    assert_eq!(sa, sa2);
+    assert!(
+        sa2.same(&sa3),
+        "records in a row with one input schema (one handle or equal ones) share the output"
+    );
+
+    let c = one(
+        "InsertField$Value",
+        &[("static.field", "src"), ("static.value", "t")],
+    );
+    let x = sink_value(&c, shared.clone());
+    let x2 = sink_value(&c, shared);
+    let y = sink_value(&c, other_value());
+    assert_eq!(names(&x), ["id", "qty", "note", "src"]);
+    assert_eq!(names(&y), ["id", "note", "src"]);
+    assert!(x.schema.as_ref().unwrap().same(x2.schema.as_ref().unwrap()));
+    x.validate().unwrap();
+    y.validate().unwrap();
+    // A schema the transform cannot derive from fails each of its records.
+    let clash = Schema::structure().field("src", Schema::string());
+    let clash_value = || Data::with_schema(clash.clone(), Value::Struct(vec![s("a")])).unwrap();
+    for _ in 0..2 {
+        let mut r = rec(clash_value());
+        assert!(
+            c.apply_sink(&mut r)
+                .unwrap_err()
+                .message
+                .contains("duplication")
+        );
+    }
+}
