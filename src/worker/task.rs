@@ -706,6 +706,10 @@ fn wait_or_stop(spec: &TaskSpec, control: &TaskControl, d: Duration) {
 }
 
 /// One run of a sink task: Ok when stopped, Err(trace) when it failed.
+/// The longest a sink task waits in one poll for records (it wakes sooner when records
+/// arrive, a commit is due or the task is stopped).
+const SINK_POLL_TIMEOUT: Duration = Duration::from_millis(500);
+
 fn run_sink(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
     let subscription = spec.common.subscription().map_err(|e| trace_of(&e))?;
     let mut consumer = GroupConsumer::new(
@@ -749,8 +753,11 @@ fn run_sink(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
                 }
                 was_paused = paused;
             }
+            // Wait for records at most until the next commit is due (as Kafka's
+            // WorkerSinkTask does): a commit is not held back by an idle topic.
+            let until_commit = spec.flush_interval.saturating_sub(last_commit.elapsed());
             let polled = consumer
-                .poll(Duration::from_millis(500))
+                .poll(until_commit.clamp(Duration::from_millis(1), SINK_POLL_TIMEOUT))
                 .map_err(|e| trace_of(&e))?;
             if !polled.revoked.is_empty() {
                 commit_sink(spec, &mut task, &consumer, &polled.revoked, &mut consumed)?;
