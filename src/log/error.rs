@@ -81,10 +81,4 @@ impl LogError {
             source,
         }
     }
-
-    /// A [`ReadMode::CachedOnly`](super::ReadMode) read found bytes that are not in
-    /// memory: retry it with a read that may wait.
-    pub fn would_block(&self) -> bool {
-        matches!(self, LogError::Io { source, .. } if source.kind() == std::io::ErrorKind::WouldBlock)
-    }
 }

@@ -24,4 +24,3 @@ pub mod segment;
 pub use config::{CleanupPolicy, FlushPolicy, LogConfig};
 pub use error::LogError;
 pub use partition::{AppendInfo, LogStats, OffsetSpec, PartitionLog, ReadResult};
-pub use segment::ReadMode;

@@ -34,9 +34,7 @@ use super::LogError;
 use super::batch::{self, BatchHeader, BatchIter, TimestampType};
 use super::cleaner;
 use super::config::LogConfig;
-use super::segment::{
-    self, CLEANED_SUFFIX, LOG_SUFFIX, MAX_BATCH_BYTES, ReadMode, ScanEnd, Segment,
-};
+use super::segment::{self, CLEANED_SUFFIX, LOG_SUFFIX, MAX_BATCH_BYTES, ScanEnd, Segment};
 
 /// The file in a partition directory holding the recovery point: every segment below
 /// the one containing it is known to be synced and complete.
@@ -698,19 +696,6 @@ impl PartitionLog {
         max_bytes: usize,
         min_one: bool,
     ) -> Result<ReadResult, LogError> {
-        self.read_in(offset, max_bytes, min_one, ReadMode::Wait)
-    }
-
-    /// [`Self::read`], reading the segment as `mode` says: with
-    /// [`ReadMode::CachedOnly`] it fails with an error for which
-    /// [`LogError::would_block`] is true, rather than wait for the disk.
-    pub fn read_in(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        min_one: bool,
-        mode: ReadMode,
-    ) -> Result<ReadResult, LogError> {
         let (candidates, hw, start, end) = {
             let inner = lock(&self.inner);
             if offset < inner.log_start_offset || offset > inner.high_watermark {
@@ -752,11 +737,10 @@ impl PartitionLog {
         };
         let mut records = Bytes::new();
         for (file, path, hint, limit) in candidates {
-            let Some(first) = segment::find_batch_in(&file, &path, hint, limit, offset, mode)?
-            else {
+            let Some(first) = segment::find_batch(&file, &path, hint, limit, offset)? else {
                 continue;
             };
-            records = read_batches(&file, &path, first, limit, max_bytes, min_one, mode)?;
+            records = read_batches(&file, &path, first, limit, max_bytes, min_one)?;
             break;
         }
         Ok(ReadResult {
@@ -1082,7 +1066,6 @@ fn read_batches(
     limit: u64,
     max_bytes: usize,
     min_one: bool,
-    mode: ReadMode,
 ) -> Result<Bytes, LogError> {
     let available = (limit - first.position) as usize;
     let first_size = first.header.size();
@@ -1093,7 +1076,7 @@ fn read_batches(
         }
         want = first_size.min(available);
     }
-    let mut buf = segment::read_exact_at_uninit(file, want, first.position, mode)
+    let mut buf = segment::read_exact_at_uninit(file, want, first.position)
         .map_err(|e| LogError::io(path, e))?;
     let mut end = 0;
     for item in BatchIter::new(&buf) {
@@ -1214,28 +1197,6 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Arc::new(LogConfig::default().with_overrides(&map).unwrap())
-    }
-
-    #[test]
-    fn a_read_from_the_page_cache_only_returns_what_a_waiting_read_returns() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = PartitionLog::open(dir.path(), config(&[])).unwrap();
-        for i in 0..20 {
-            log.append(&batch(50, "v", 1000 + i)).unwrap();
-        }
-        for (offset, max) in [(0, 1 << 20), (120, 4096), (999, 1)] {
-            let waited = log.read(offset, max, true).unwrap();
-            // Just written, so in the page cache: the no-wait read must not refuse it
-            // (where the file system cannot promise that, it reports would-block).
-            match log.read_in(offset, max, true, ReadMode::CachedOnly) {
-                Ok(cached) => assert_eq!(cached.records, waited.records),
-                Err(e) => assert!(e.would_block(), "{e}"),
-            }
-        }
-        let err = log
-            .read_in(1001, 10, true, ReadMode::CachedOnly)
-            .unwrap_err();
-        assert!(matches!(err, LogError::OffsetOutOfRange { .. }) && !err.would_block());
     }
 
     #[test]

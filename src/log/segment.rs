@@ -511,17 +511,6 @@ pub fn scan(
     Ok(ScanEnd::Clean)
 }
 
-/// Whether a read may wait for the disk or must be served from the page cache.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReadMode {
-    /// An ordinary blocking read.
-    Wait,
-    /// `RWF_NOWAIT`: fail with [`std::io::ErrorKind::WouldBlock`] rather than wait
-    /// for the disk, so an async worker can try the read and hand it to the blocking
-    /// pool only when the bytes are not in memory.
-    CachedOnly,
-}
-
 /// Read the batch header at `position`, if a whole header fits before `limit`.
 pub fn read_header(
     file: &File,
@@ -529,29 +518,12 @@ pub fn read_header(
     position: u64,
     limit: u64,
 ) -> Result<Option<BatchHeader>, LogError> {
-    read_header_in(file, path, position, limit, ReadMode::Wait)
-}
-
-/// [`read_header`], reading as `mode` says.
-pub fn read_header_in(
-    file: &File,
-    path: &Path,
-    position: u64,
-    limit: u64,
-    mode: ReadMode,
-) -> Result<Option<BatchHeader>, LogError> {
     if position + BATCH_HEADER_LEN as u64 > limit {
         return Ok(None);
     }
     let mut buf = [0u8; BATCH_HEADER_LEN];
-    match mode {
-        ReadMode::Wait => file.read_exact_at(&mut buf, position),
-        ReadMode::CachedOnly => {
-            // SAFETY: `buf` is an initialised array of `BATCH_HEADER_LEN` bytes.
-            unsafe { pread_exact(file, buf.as_mut_ptr(), buf.len(), position, mode) }
-        }
-    }
-    .map_err(|e| LogError::io(path, e))?;
+    file.read_exact_at(&mut buf, position)
+        .map_err(|e| LogError::io(path, e))?;
     Ok(BatchHeader::parse(&buf).ok())
 }
 
@@ -564,21 +536,9 @@ pub fn find_batch(
     limit: u64,
     offset: i64,
 ) -> Result<Option<ScannedBatch>, LogError> {
-    find_batch_in(file, path, start, limit, offset, ReadMode::Wait)
-}
-
-/// [`find_batch`], reading as `mode` says.
-pub fn find_batch_in(
-    file: &File,
-    path: &Path,
-    start: u64,
-    limit: u64,
-    offset: i64,
-    mode: ReadMode,
-) -> Result<Option<ScannedBatch>, LogError> {
     let mut pos = start;
     while pos < limit {
-        let Some(header) = read_header_in(file, path, pos, limit, mode)? else {
+        let Some(header) = read_header(file, path, pos, limit)? else {
             return Err(LogError::Corrupt {
                 path: path.to_path_buf(),
                 position: pos,
@@ -640,61 +600,36 @@ pub(crate) fn read_exact_at_uninit(
     file: &File,
     len: usize,
     offset: u64,
-    mode: ReadMode,
 ) -> std::io::Result<Vec<u8>> {
     let mut buf: Vec<u8> = Vec::with_capacity(len);
-    // SAFETY: the destination is the vector's spare capacity, `len` bytes that are
-    // allocated and not aliased; the reads only write into it.
-    unsafe { pread_exact(file, buf.as_mut_ptr(), len, offset, mode)? };
-    // SAFETY: `pread_exact` initialised all `len` bytes.
-    unsafe { buf.set_len(len) };
-    Ok(buf)
-}
-
-/// `preadv2` until `len` bytes are read into `dst`; with [`ReadMode::CachedOnly`],
-/// `RWF_NOWAIT`, and [`std::io::ErrorKind::WouldBlock`] as soon as a read would wait
-/// for the disk (or the file system cannot promise not to).
-///
-/// # Safety
-/// `dst` must be valid for writes of `len` bytes and not aliased during the call.
-unsafe fn pread_exact(
-    file: &File,
-    dst: *mut u8,
-    len: usize,
-    offset: u64,
-    mode: ReadMode,
-) -> std::io::Result<()> {
-    let flags = match mode {
-        ReadMode::Wait => 0,
-        ReadMode::CachedOnly => libc::RWF_NOWAIT,
-    };
     let mut done = 0;
     while done < len {
         let pos = libc::off_t::try_from(offset + done as u64)
             .map_err(|_| std::io::Error::other("file offset beyond off_t"))?;
-        let iov = libc::iovec {
-            // SAFETY: within the `len` bytes the caller vouches for.
-            iov_base: unsafe { dst.add(done) }.cast::<libc::c_void>(),
-            iov_len: len - done,
+        // SAFETY: the destination is the vector's spare capacity from `done` on, `len -
+        // done` bytes that are allocated and not aliased; `pread` only writes into it.
+        let n = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                buf.as_mut_ptr().add(done).cast::<libc::c_void>(),
+                len - done,
+                pos,
+            )
         };
-        // SAFETY: one iovec describing memory the caller lets us write.
-        let n = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, pos, flags) };
         match n {
             -1 => {
                 let e = std::io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => {}
-                    Some(libc::EAGAIN | libc::EOPNOTSUPP) if flags != 0 => {
-                        return Err(std::io::ErrorKind::WouldBlock.into());
-                    }
-                    _ => return Err(e),
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
                 }
             }
             0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
             n => done += n as usize,
         }
     }
-    Ok(())
+    // SAFETY: `pread` initialised all `len` bytes above.
+    unsafe { buf.set_len(len) };
+    Ok(buf)
 }
 
 /// `pwritev` until every byte of `slices` is written at `offset` (at most `IOV_MAX`

@@ -44,7 +44,7 @@ use crate::broker::BrokerError;
 use crate::broker::producer::SequenceCheck;
 use crate::log::batch::{BatchHeader, BatchIter, NO_PRODUCER_ID};
 use crate::log::config::{ConfigType, KEYS};
-use crate::log::{LogError, OffsetSpec, ReadMode};
+use crate::log::{LogError, OffsetSpec};
 use crate::protocol::ProtocolError;
 use crate::protocol::codec::{self, DecodedRequest};
 
@@ -461,10 +461,6 @@ fn append_part(broker: &Broker, part: &mut ProducePart) {
     }
 }
 
-/// Fetches that may return at most this much are first tried on the async worker,
-/// from the page cache only: one partition's default `max.partition.fetch.bytes`.
-const INLINE_READ_BYTES: usize = 1024 * 1024;
-
 async fn fetch(broker: &Arc<Broker>, r: FetchRequest) -> FetchResponse {
     let deadline = tokio::time::Instant::now() + Duration::from_millis(r.max_wait_ms.max(0) as u64);
     let min_bytes = r.min_bytes.max(0) as usize;
@@ -488,14 +484,11 @@ async fn fetch(broker: &Arc<Broker>, r: FetchRequest) -> FetchResponse {
     } else {
         r.max_bytes
     } as usize;
-    let budget: usize = wanted
-        .iter()
-        .flat_map(|(_, ps)| ps.iter().map(|&(_, _, max)| max.max(0) as usize))
-        .fold(0usize, usize::saturating_add)
-        .min(max_bytes);
     loop {
         changes.borrow_and_update();
-        let (responses, total) = read_fetch_any(broker, &wanted, max_bytes, budget).await;
+        let b = broker.clone();
+        let w = wanted.clone();
+        let (responses, total) = blocking(move || read_fetch(&b, &w, max_bytes)).await;
         let now = tokio::time::Instant::now();
         if total >= min_bytes.max(1) || now >= deadline {
             let mut resp = FetchResponse::default();
@@ -507,7 +500,9 @@ async fn fetch(broker: &Arc<Broker>, r: FetchRequest) -> FetchResponse {
             .await
             .is_err()
         {
-            let (responses, _) = read_fetch_any(broker, &wanted, max_bytes, budget).await;
+            let b = broker.clone();
+            let w = wanted.clone();
+            let (responses, _) = blocking(move || read_fetch(&b, &w, max_bytes)).await;
             let mut resp = FetchResponse::default();
             resp.responses = responses;
             return resp;
@@ -515,37 +510,12 @@ async fn fetch(broker: &Arc<Broker>, r: FetchRequest) -> FetchResponse {
     }
 }
 
-/// Read a fetch's partitions: on this async worker if the fetch is small and every
-/// byte it reads is in the page cache (a memory copy and a CRC check, at most a few
-/// hundred microseconds, cheaper than a hand-off to the blocking pool and back, which
-/// also delays the answer), else on the blocking pool.
-async fn read_fetch_any(
-    broker: &Arc<Broker>,
-    wanted: &Arc<Vec<(String, Vec<(i32, i64, i32)>)>>,
-    max_bytes: usize,
-    budget: usize,
-) -> (Vec<FetchableTopicResponse>, usize) {
-    if budget <= INLINE_READ_BYTES
-        && let Some(read) = read_fetch(broker, wanted, max_bytes, ReadMode::CachedOnly)
-    {
-        return read;
-    }
-    let b = broker.clone();
-    let w = wanted.clone();
-    // A read that may wait always answers: `None` is only for `CachedOnly`.
-    blocking(move || read_fetch(&b, &w, max_bytes, ReadMode::Wait))
-        .await
-        .unwrap_or_default()
-}
-
-/// Read every requested partition. Returns the responses and bytes read; `None` when
-/// `mode` is [`ReadMode::CachedOnly`] and some bytes are not in the page cache.
+/// Read every requested partition (blocking). Returns the responses and bytes read.
 fn read_fetch(
     broker: &Broker,
     wanted: &[(String, Vec<(i32, i64, i32)>)],
     max_bytes: usize,
-    mode: ReadMode,
-) -> Option<(Vec<FetchableTopicResponse>, usize)> {
+) -> (Vec<FetchableTopicResponse>, usize) {
     let mut total = 0usize;
     let mut out = Vec::with_capacity(wanted.len());
     for (topic, partitions) in wanted {
@@ -565,7 +535,7 @@ fn read_fetch(
                     let budget =
                         (partition_max.max(0) as usize).min(max_bytes.saturating_sub(total));
                     // KIP-74: the first partition with data returns at least one batch.
-                    match log.read_in(offset, budget, total == 0, mode) {
+                    match log.read(offset, budget, total == 0) {
                         Ok(read) => {
                             total += read.records.len();
                             pd.high_watermark = read.high_watermark;
@@ -574,7 +544,6 @@ fn read_fetch(
                             pd.records = Some(read.records);
                             pd.aborted_transactions = Some(Vec::new());
                         }
-                        Err(e) if e.would_block() && mode == ReadMode::CachedOnly => return None,
                         Err(e) => {
                             let stats = log.stats();
                             pd.high_watermark = stats.high_watermark;
@@ -592,7 +561,7 @@ fn read_fetch(
         }
         out.push(t);
     }
-    Some((out, total))
+    (out, total)
 }
 
 async fn list_offsets(

@@ -5,10 +5,8 @@
 //! [`Broker`] state the handlers share: the topic store, the group coordinator, producer
 //! ids and sequence states, and the append notifications that wake long-polling fetches.
 //!
-//! Blocking work (appends that may `fdatasync`, segment reads from disk, topic creation)
-//! runs on `spawn_blocking`, never on an async worker; appends of up to a megabyte that
-//! do not sync and fetches of up to a megabyte served from the page cache run inline
-//! (see `handlers`). Decoding is [`crate::protocol`]'s job;
+//! Blocking work (appends that may `fdatasync`, segment reads, topic creation) runs on
+//! `spawn_blocking`, never on an async worker. Decoding is [`crate::protocol`]'s job;
 //! what the requests mean lives in `handlers`.
 
 mod groups;
