@@ -150,18 +150,32 @@ impl Schema {
     /// A schema of a primitive type (for arrays, maps and structs use [`Schema::array`],
     /// [`Schema::map`] and [`Schema::structure`]).
     pub fn new(kind: SchemaType) -> Schema {
-        Schema(Arc::new(SchemaDef {
-            kind,
-            optional: false,
-            name: None,
-            version: None,
-            doc: None,
-            parameters: BTreeMap::new(),
-            default: None,
-            key_or_items: None,
-            map_values: None,
-            fields: Vec::new(),
-        }))
+        Schema::plain(kind, false)
+    }
+
+    /// The bare schema of `kind` (no name, doc, parameters, default or children), required or
+    /// optional: a handle on one definition per thread, so the plain `string` or `bytes`
+    /// schema of every record of a batch costs a reference count, not an allocation.
+    fn plain(kind: SchemaType, optional: bool) -> Schema {
+        thread_local! {
+            static PLAIN: [[Schema; 2]; 12] = std::array::from_fn(|k| {
+                [false, true].map(|optional| {
+                    Schema(Arc::new(SchemaDef {
+                        kind: SchemaType::ALL[k],
+                        optional,
+                        name: None,
+                        version: None,
+                        doc: None,
+                        parameters: BTreeMap::new(),
+                        default: None,
+                        key_or_items: None,
+                        map_values: None,
+                        fields: Vec::new(),
+                    }))
+                })
+            });
+        }
+        PLAIN.with(|p| p[kind as usize][usize::from(optional)].clone())
     }
 
     /// Whether `self` and `other` are one shared definition (a pointer comparison; equal
@@ -227,8 +241,26 @@ impl Schema {
     }
 
     pub fn optional(mut self) -> Schema {
+        if self.optional {
+            return self;
+        }
+        if self.is_plain() {
+            return Schema::plain(self.kind, true);
+        }
         self.optional = true;
         self
+    }
+
+    /// No name, version, doc, parameters, default, children or fields.
+    fn is_plain(&self) -> bool {
+        self.name.is_none()
+            && self.version.is_none()
+            && self.doc.is_none()
+            && self.parameters.is_empty()
+            && self.default.is_none()
+            && self.key_or_items.is_none()
+            && self.map_values.is_none()
+            && self.fields.is_empty()
     }
 
     pub fn named(mut self, name: impl Into<String>) -> Schema {
@@ -1016,6 +1048,35 @@ mod tests {
         assert_eq!(d.field("qty"), Some(&Value::Int16(1)));
         d.validate().unwrap();
         assert_eq!(round_trip(&d), d);
+    }
+
+    /// Plain schemas are shared handles; editing one copies it first, so the shared
+    /// definition never changes.
+    #[test]
+    fn plain_schemas_are_shared_and_copied_on_write() {
+        assert!(Schema::string().same(&Schema::string()));
+        assert!(
+            Schema::string()
+                .optional()
+                .same(&Schema::string().optional())
+        );
+        assert!(!Schema::string().same(&Schema::string().optional()));
+        assert!(Schema::bytes().optional().optional().optional);
+        let mut edited = Schema::string();
+        edited.name = Some("x".into());
+        assert_eq!(Schema::string().name, None);
+        assert_eq!(edited.name.as_deref(), Some("x"));
+        let named = Schema::int32().named("n").optional();
+        assert!(named.optional && named.name.as_deref() == Some("n"));
+        assert!(!Schema::int32().optional);
+        let s = Schema::structure().field("a", Schema::int8());
+        assert!(Schema::structure().fields.is_empty());
+        assert_eq!(s.fields.len(), 1);
+        // Every kind's plain schema has that kind.
+        for k in SchemaType::ALL {
+            assert_eq!(Schema::new(k).kind, k);
+            assert_eq!(Schema::new(k).optional().kind, k);
+        }
     }
 
     #[test]
