@@ -526,7 +526,8 @@ impl SourceTask for DataGenTask {
                 }
             };
             r.source_partition = self.partition.clone();
-            r.source_offset = [("seq".to_owned(), Value::Int64(seq))].into();
+            // One entry: inserted, not collected (`From<[_; 1]>` sorts and bulk-builds).
+            r.source_offset.insert("seq".to_owned(), Value::Int64(seq));
             out.push(r);
         }
         self.next += n;
