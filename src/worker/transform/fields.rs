@@ -307,6 +307,7 @@ impl Transform for InsertField {
             }
             Ok(out)
         })?;
+        values.reserve_exact(out.fields.len().saturating_sub(values.len()));
         let mut add = |spec: &Spec, v: Option<Value>| -> Result<(), String> {
             if !spec.optional && v.is_none() {
                 return Err(format!(
@@ -493,7 +494,8 @@ impl Transform for ReplaceField {
         })?;
         // The kept values are moved, not copied (`kept` ascends).
         let mut next = kept.iter().peekable();
-        for (i, mut v) in std::mem::take(values).into_iter().enumerate() {
+        let old = std::mem::replace(values, Vec::with_capacity(kept.len()));
+        for (i, mut v) in old.into_iter().enumerate() {
             if next.next_if(|&&k| k == i).is_none() {
                 continue;
             }
