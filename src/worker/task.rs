@@ -710,6 +710,15 @@ fn wait_or_stop(spec: &TaskSpec, control: &TaskControl, d: Duration) {
 /// arrive, a commit is due or the task is stopped).
 const SINK_POLL_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// How long a sink task's poll may wait for records: at most until the next offset commit
+/// is due (as Kafka's WorkerSinkTask does), so a commit is not held back by an idle topic;
+/// never zero (a due commit is made right after a poll that returns at once).
+fn sink_poll_timeout(flush_interval: Duration, since_commit: Duration) -> Duration {
+    flush_interval
+        .saturating_sub(since_commit)
+        .clamp(Duration::from_millis(1), SINK_POLL_TIMEOUT)
+}
+
 fn run_sink(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
     let subscription = spec.common.subscription().map_err(|e| trace_of(&e))?;
     let mut consumer = GroupConsumer::new(
@@ -753,11 +762,11 @@ fn run_sink(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
                 }
                 was_paused = paused;
             }
-            // Wait for records at most until the next commit is due (as Kafka's
-            // WorkerSinkTask does): a commit is not held back by an idle topic.
-            let until_commit = spec.flush_interval.saturating_sub(last_commit.elapsed());
             let polled = consumer
-                .poll(until_commit.clamp(Duration::from_millis(1), SINK_POLL_TIMEOUT))
+                .poll(sink_poll_timeout(
+                    spec.flush_interval,
+                    last_commit.elapsed(),
+                ))
                 .map_err(|e| trace_of(&e))?;
             if !polled.revoked.is_empty() {
                 commit_sink(spec, &mut task, &consumer, &polled.revoked, &mut consumed)?;
@@ -1273,5 +1282,25 @@ fn sink_parts(r: &SinkRecord) -> SinkParts<'_> {
         key: DataRef::of(&r.key),
         value: DataRef::of(&r.value),
         headers: &r.headers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{SINK_POLL_TIMEOUT, sink_poll_timeout};
+
+    #[test]
+    fn a_sink_poll_ends_when_the_next_commit_is_due() {
+        let ms = Duration::from_millis;
+        assert_eq!(sink_poll_timeout(ms(100), ms(30)), ms(70));
+        assert_eq!(sink_poll_timeout(ms(100), ms(100)), ms(1), "due now");
+        assert_eq!(sink_poll_timeout(ms(100), ms(900)), ms(1), "overdue");
+        assert_eq!(
+            sink_poll_timeout(Duration::from_secs(60), ms(0)),
+            SINK_POLL_TIMEOUT,
+            "a long interval still polls in bounded steps"
+        );
     }
 }

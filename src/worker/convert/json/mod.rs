@@ -35,7 +35,7 @@ mod tests;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use tributary_plugin_abi::data::{Data, Schema, Value};
 
@@ -209,7 +209,7 @@ impl JsonConverter {
             Err(_) if r.is_blank() => return Err(self.not_an_envelope("the input is empty")),
             Err(e) => return Err(e),
         }
-        let mut schema: Option<Option<Arc<Schema>>> = None;
+        let mut schema: Option<Option<Schema>> = None;
         let mut payload: Option<Value> = None;
         let mut payload_at = None;
         let mut first = true;
@@ -226,7 +226,7 @@ impl JsonConverter {
                 }
                 "payload" if payload.is_none() && payload_at.is_none() => match &schema {
                     // The usual order (Kafka writes the schema first): convert in one pass.
-                    Some(s) => payload = Some(payload_value(&mut r, s.as_deref())?),
+                    Some(s) => payload = Some(payload_value(&mut r, s.as_ref())?),
                     None => {
                         payload_at = Some(r.pos);
                         r.skip(0)?;
@@ -248,13 +248,10 @@ impl JsonConverter {
         };
         let value = match (payload, payload_at) {
             (Some(v), _) => v,
-            (None, Some(at)) => payload_value(&mut r.at(at), schema.as_deref())?,
+            (None, Some(at)) => payload_value(&mut r.at(at), schema.as_ref())?,
             (None, None) => return Err(self.not_an_envelope("it has no \"payload\" field")),
         };
-        Ok(Data {
-            schema: schema.map(|s| (*s).clone()),
-            value,
-        })
+        Ok(Data { schema, value })
     }
 
     fn not_an_envelope(&self, what: &str) -> Fail {
@@ -267,16 +264,14 @@ impl JsonConverter {
     }
 
     /// The schema of an envelope's raw `schema` JSON, from the cache when it was seen.
-    fn schema_of(&self, raw: &[u8]) -> Result<Option<Arc<Schema>>, Fail> {
+    fn schema_of(&self, raw: &[u8]) -> Result<Option<Schema>, Fail> {
         if raw == b"null" {
             return Ok(None);
         }
         if let Some(hit) = self.lock_cache().get(raw) {
             return Ok(Some(hit));
         }
-        let schema = Reader::new(raw, self.config.replace_null_with_default)
-            .schema(0)?
-            .map(Arc::new);
+        let schema = Reader::new(raw, self.config.replace_null_with_default).schema(0)?;
         if let Some(s) = &schema {
             self.lock_cache().put(raw, s.clone());
         }
@@ -302,7 +297,7 @@ fn payload_value(r: &mut Reader<'_>, schema: Option<&Schema>) -> Result<Value, F
 struct SchemaCache {
     capacity: usize,
     tick: u64,
-    entries: HashMap<Box<[u8]>, (Arc<Schema>, u64)>,
+    entries: HashMap<Box<[u8]>, (Schema, u64)>,
 }
 
 impl SchemaCache {
@@ -314,7 +309,7 @@ impl SchemaCache {
         }
     }
 
-    fn get(&mut self, raw: &[u8]) -> Option<Arc<Schema>> {
+    fn get(&mut self, raw: &[u8]) -> Option<Schema> {
         self.tick += 1;
         let tick = self.tick;
         self.entries.get_mut(raw).map(|(s, used)| {
@@ -323,7 +318,7 @@ impl SchemaCache {
         })
     }
 
-    fn put(&mut self, raw: &[u8], schema: Arc<Schema>) {
+    fn put(&mut self, raw: &[u8], schema: Schema) {
         if self.capacity == 0 {
             return;
         }
