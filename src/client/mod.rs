@@ -439,7 +439,15 @@ impl Client {
         let mut first = None;
         let mut rest = records;
         while !rest.is_empty() {
-            let mut builder = BatchBuilder::new(settings.compression);
+            // Sized for what goes in (up to batch.size), so the buffer never grows by copying.
+            let mut want = 0;
+            for r in rest {
+                want += record_size(*r);
+                if want >= settings.batch_size {
+                    break;
+                }
+            }
+            let mut builder = BatchBuilder::with_capacity(settings.compression, want);
             let mut taken = 0;
             for r in rest {
                 if taken > 0 && builder.size_estimate() + record_size(*r) > settings.batch_size {

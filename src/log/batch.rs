@@ -828,7 +828,13 @@ impl fmt::Debug for BatchBuilder {
 
 impl BatchBuilder {
     pub fn new(compression: Compression) -> Self {
-        let mut buf = Vec::with_capacity(BATCH_HEADER_LEN + 1024);
+        Self::with_capacity(compression, 1024)
+    }
+
+    /// A builder whose buffer holds about `records_bytes` of records before it grows: a
+    /// caller that knows the size of what it will push saves the copies of doubling.
+    pub fn with_capacity(compression: Compression, records_bytes: usize) -> Self {
+        let mut buf = Vec::with_capacity(BATCH_HEADER_LEN + records_bytes);
         buf.resize(BATCH_HEADER_LEN, 0);
         Self {
             compression,

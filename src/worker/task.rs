@@ -407,10 +407,10 @@ fn run_source(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
             if !batch.is_empty() {
                 // The records are read where the plugin lent them: converted values that
                 // pass through (bytes, text) are copied once, into the log batch.
-                let mut refs = (0..batch.len())
-                    .map(|i| batch.record(i))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| trace_of(&e))?;
+                let mut refs = Vec::with_capacity(batch.len());
+                for i in 0..batch.len() {
+                    refs.push(batch.record(i).map_err(|e| trace_of(&e))?);
+                }
                 // Transforms (issue 7) between poll and conversion.
                 let transformed = transform_source(spec, &batch, &mut refs)?;
                 let (out, kept) = convert_source(spec, &refs, &transformed)?;

@@ -33,8 +33,9 @@
 //! answers the records due since the task started, at most `datagen.records.per.poll`.
 
 use tributary_plugin_sdk::{
-    Config, ConfigDef, ConfigKey, ConnectError, Data, Importance, OffsetMap, RawConfig, Result,
-    Schema, SourceConnector, SourceRecord, SourceTask, SourceTaskContext, Validator, Value,
+    Config, ConfigDef, ConfigKey, ConnectError, Data, DataRef, Importance, OffsetMap, Plain,
+    RawConfig, Result, Schema, SourceBatch, SourceConnector, SourceTask, SourceTaskContext,
+    Validator, Value,
 };
 
 const TOPIC: &str = "kafka.topic";
@@ -244,9 +245,17 @@ pub struct DataGenTask {
 
 /// The value of record `seq`: exactly `len` printable bytes.
 pub fn value_of(seed: u64, seq: i64, len: usize) -> String {
-    // Built as bytes in one allocation of the final size: this runs once per record of the
-    // benchmarks, so it must cost little next to what the worker does with the record.
     let mut s = Vec::with_capacity(len.max(13));
+    write_value(seed, seq, len, &mut s);
+    // Digits, a space, '-' and lowercase letters only.
+    String::from_utf8(s).unwrap_or_default()
+}
+
+/// Append [`value_of`]`(seed, seq, len)` to `out`: this runs once per record of the
+/// benchmarks, so it writes in place, with no allocation of its own, and must cost little
+/// next to what the worker does with the record.
+pub fn write_value(seed: u64, seq: i64, len: usize, out: &mut Vec<u8>) {
+    let start = out.len();
     if seq >= 0 {
         let (mut digits, mut at, mut n) = ([b'0'; 20], 20, seq as u64);
         loop {
@@ -257,24 +266,25 @@ pub fn value_of(seed: u64, seq: i64, len: usize) -> String {
                 break;
             }
         }
-        s.extend_from_slice(&digits[at.min(20 - 12)..]);
+        out.extend_from_slice(&digits[at.min(20 - 12)..]);
     } else {
-        s.extend_from_slice(format!("{seq:012}").as_bytes());
+        out.extend_from_slice(format!("{seq:012}").as_bytes());
     }
-    s.push(b' ');
+    out.push(b' ');
+    let filled = out.len();
+    out.resize(filled.max(start + len), 0);
     let mut x = seed ^ (seq as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x2545_f491_4f6c_dd1d;
-    while s.len() < len {
+    for chunk in out[filled..].chunks_mut(8) {
         // xorshift64*: cheap and reproducible.
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
-        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        let room = (len - s.len()).min(8);
-        s.extend(r.to_le_bytes()[..room].iter().map(|b| b'a' + b % 26));
+        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
+        for (d, b) in chunk.iter_mut().zip(r) {
+            *d = b'a' + b % 26;
+        }
     }
-    s.truncate(len);
-    // Digits, a space, '-' and lowercase letters only.
-    String::from_utf8(s).unwrap_or_default()
+    out.truncate(start + len);
 }
 
 /// The categories of `pageviews`' page paths (mean length 12.125: with it a value is 100
@@ -472,7 +482,7 @@ impl SourceTask for DataGenTask {
         Ok(())
     }
 
-    fn poll(&mut self) -> Result<Vec<SourceRecord>> {
+    fn poll_batch(&mut self, batch: &mut SourceBatch) -> Result<()> {
         if let Some(last) = self.last_poll {
             let since = last.elapsed();
             if since < self.interval {
@@ -486,7 +496,7 @@ impl SourceTask for DataGenTask {
         }
         if n <= 0 {
             std::thread::sleep(std::time::Duration::from_millis(100));
-            return Ok(Vec::new());
+            return Ok(());
         }
         if let Some((rate, since, first)) = self.rate {
             // The records due by now, or wait (under half a second) for the next one.
@@ -501,37 +511,42 @@ impl SourceTask for DataGenTask {
             }
             n = n.min(due(now) - self.next);
             if n <= 0 {
-                return Ok(Vec::new());
+                return Ok(());
             }
         }
-        let mut out = Vec::with_capacity(n as usize);
+        // Written into the batch, not built as owned records: DataGen is the source of
+        // the pipeline benchmark, so it should cost little next to the worker.
         for seq in self.next..self.next + n {
-            let mut r = match (&self.schema, &self.pageviews) {
+            match (&self.schema, &self.pageviews) {
                 (Some(g), _) => {
                     let (key, value) = g.record(seq);
-                    SourceRecord::new(self.topic.clone(), value).with_key(key)
+                    batch
+                        .add(&self.topic)
+                        .key(DataRef::of(&key))
+                        .value(DataRef::of(&value));
                 }
-                (None, None) => SourceRecord::new(
-                    self.topic.clone(),
-                    Data {
-                        schema: Some(Schema::string()),
-                        value: Value::String(value_of(self.seed, seq, self.record_bytes)),
-                    },
-                ),
+                (None, None) => {
+                    let (seed, len) = (self.seed, self.record_bytes);
+                    batch
+                        .add(&self.topic)
+                        .value_with(true, Plain::Required, |out| {
+                            write_value(seed, seq, len, out)
+                        });
+                }
                 (None, Some(g)) => {
                     let (viewtime, value) = g.value(seq);
-                    let mut r = SourceRecord::new(self.topic.clone(), value);
-                    r.timestamp = Some(viewtime);
-                    r
+                    batch
+                        .add(&self.topic)
+                        .value(DataRef::of(&value))
+                        .timestamp(viewtime);
                 }
-            };
-            r.source_partition = self.partition.clone();
-            // One entry: inserted, not collected (`From<[_; 1]>` sorts and bulk-builds).
-            r.source_offset.insert("seq".to_owned(), Value::Int64(seq));
-            out.push(r);
+            }
         }
+        let mut offset = OffsetMap::new();
+        offset.insert("seq".to_owned(), Value::Int64(self.next + n - 1));
+        batch.set_offset(&self.partition, offset);
         self.next += n;
-        Ok(out)
+        Ok(())
     }
 
     fn stop(&mut self) -> Result<()> {
@@ -609,7 +624,7 @@ mod tests {
         assert_eq!(h.task_count(), 2);
         let first = h.poll(0).unwrap();
         assert_eq!(first.len(), 10);
-        let v = |r: &SourceRecord| match &r.value.value {
+        let v = |r: &tributary_plugin_sdk::SourceRecord| match &r.value.value {
             Value::String(s) => s.clone(),
             other => panic!("{other:?}"),
         };
@@ -694,11 +709,14 @@ mod tests {
             assert_eq!(item.len(), "NNNNNN.html".len(), "{pageid}");
             assert!(item.ends_with(".html"), "{pageid}");
             assert_eq!(r.value, g.value(seq as i64).1);
-            assert_eq!(
-                r.source_offset,
-                [("seq".to_owned(), Value::Int64(seq as i64))].into()
-            );
         }
+        // Positions are per batch: the offset stored is the last record's sequence number.
+        h.commit(0).unwrap();
+        let partition: OffsetMap = [("task".to_owned(), Value::Int32(0))].into();
+        assert_eq!(
+            h.committed_offset(&partition),
+            Some([("seq".to_owned(), Value::Int64(records.len() as i64 - 1))].into())
+        );
         assert!(
             h.poll(0).unwrap().is_empty(),
             "iterations bound the sequence"

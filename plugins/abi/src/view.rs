@@ -527,15 +527,23 @@ impl SourceBatchView {
     };
 }
 
-/// Builds a [`SourceBatchView`] of records the builder's owner keeps alive (and unmoved in
-/// memory: moving the `Vec` that holds them is fine) while the view is read. Reused across
-/// batches, so a steady poll loop allocates nothing here.
+/// Builds a [`SourceBatchView`], record by record. A record is either a view of an owned
+/// [`SourceRecord`] the builder's owner keeps alive (and unmoved in memory: moving the `Vec`
+/// that holds it is fine) while the view is read ([`Self::push_owned`]), or written into the
+/// builder's own buffer ([`Self::start`], then the `set_*` methods for the record just
+/// started): a source that writes its records in place allocates nothing per record.
+/// Reused across batches, so a steady poll loop allocates nothing here either.
 #[derive(Debug, Default)]
 pub struct SourceBatchBuilder {
     views: Vec<SourceRecordView>,
+    /// Per view, which of its flat parts are offsets into the side buffer, to be made
+    /// addresses by [`Self::finish`] (`REL_*`; encoded parts are found by their form).
+    relative: Vec<u8>,
     side: Side,
     sources: Vec<u8>,
-    /// Per distinct source partition of the batch, its last record.
+    /// Where in `side` the last topic written was copied, and its length.
+    topic: Option<(usize, usize)>,
+    /// Per distinct source partition of the batch, its last record ([`Self::build`]).
     latest: Vec<usize>,
 }
 
@@ -543,31 +551,43 @@ pub struct SourceBatchBuilder {
 // them, and readers of the views it hands out uphold the lending rules.
 unsafe impl Send for SourceBatchBuilder {}
 
+const REL_TOPIC: u8 = 1;
+const REL_KEY: u8 = 2;
+const REL_VALUE: u8 = 4;
+
 impl SourceBatchBuilder {
-    /// Describe `records`. The view is valid while `records` (their heap memory) and this
-    /// builder are alive and unchanged.
-    pub fn build(&mut self, records: &[SourceRecord]) -> SourceBatchView {
+    /// The views so far: to be read only after [`Self::finish`] (until then, parts of them
+    /// are offsets, not addresses).
+    pub fn views(&self) -> &[SourceRecordView] {
+        &self.views
+    }
+
+    /// Start a new batch.
+    pub fn clear(&mut self) {
         self.views.clear();
+        self.relative.clear();
         self.side.clear();
         self.sources.clear();
+        self.topic = None;
         self.latest.clear();
+    }
+
+    /// How many records the batch has so far.
+    pub fn len(&self) -> usize {
+        self.views.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.views.is_empty()
+    }
+
+    /// Describe `records`, with the last source offset of each source partition among
+    /// them. The view is valid while `records` (their heap memory) and this builder are
+    /// alive and unchanged.
+    pub fn build(&mut self, records: &[SourceRecord]) -> SourceBatchView {
+        self.clear();
         for (i, r) in records.iter().enumerate() {
-            let mut flags = 0;
-            if r.partition.is_some() {
-                flags |= SourceRecordView::HAS_PARTITION;
-            }
-            if r.timestamp.is_some() {
-                flags |= SourceRecordView::HAS_TIMESTAMP;
-            }
-            self.views.push(SourceRecordView {
-                topic: Buf::from_slice(r.topic.as_bytes()),
-                key: view_of(&DataRef::of(&r.key), &mut self.side),
-                value: view_of(&DataRef::of(&r.value), &mut self.side),
-                headers: headers_at(&r.headers, &mut self.side.bytes),
-                timestamp: r.timestamp.unwrap_or(0),
-                partition: r.partition.unwrap_or(-1),
-                flags,
-            });
+            self.push_owned(r);
             if !r.source_partition.is_empty() || !r.source_offset.is_empty() {
                 let same = |j: &usize| records[*j].source_partition == r.source_partition;
                 match self.latest.iter().position(same) {
@@ -576,19 +596,204 @@ impl SourceBatchBuilder {
                 }
             }
         }
+        let latest = std::mem::take(&mut self.latest);
+        let view = self.finish(
+            latest
+                .iter()
+                .map(|&i| (&records[i].source_partition, &records[i].source_offset)),
+        );
+        self.latest = latest;
+        view
+    }
+
+    /// Add a view of `r`, which must stay alive and unchanged while the view is read. Its
+    /// source position is not taken: [`Self::finish`] is told the batch's positions.
+    pub fn push_owned(&mut self, r: &SourceRecord) {
+        let mut flags = 0;
+        if r.partition.is_some() {
+            flags |= SourceRecordView::HAS_PARTITION;
+        }
+        if r.timestamp.is_some() {
+            flags |= SourceRecordView::HAS_TIMESTAMP;
+        }
+        self.views.push(SourceRecordView {
+            topic: Buf::from_slice(r.topic.as_bytes()),
+            key: view_of(&DataRef::of(&r.key), &mut self.side),
+            value: view_of(&DataRef::of(&r.value), &mut self.side),
+            headers: headers_at(&r.headers, &mut self.side.bytes),
+            timestamp: r.timestamp.unwrap_or(0),
+            partition: r.partition.unwrap_or(-1),
+            flags,
+        });
+        self.relative.push(0);
+    }
+
+    /// Start a record for `topic` written into the builder's buffer: null key and value,
+    /// no partition, timestamp or headers until the `set_*` methods say otherwise. A run
+    /// of records for one topic shares one copy of its name.
+    pub fn start(&mut self, topic: &str) {
+        let at = match self.topic {
+            Some((at, len)) if self.side.bytes[at..at + len] == *topic.as_bytes() => at,
+            _ => {
+                let at = self.side.bytes.len();
+                self.side.bytes.extend_from_slice(topic.as_bytes());
+                self.topic = Some((at, topic.len()));
+                at
+            }
+        };
+        self.views.push(SourceRecordView {
+            topic: Buf {
+                ptr: std::ptr::without_provenance(at),
+                len: topic.len(),
+            },
+            key: DataView::EMPTY,
+            value: DataView::EMPTY,
+            headers: Buf::from_slice(&[]),
+            timestamp: 0,
+            partition: -1,
+            flags: 0,
+        });
+        self.relative.push(REL_TOPIC);
+    }
+
+    /// The record last started: its view and its relative marks. Calling a `set_*`
+    /// method with no record started is the caller's bug; it starts a record for the
+    /// empty topic, which the worker refuses with an error naming it.
+    fn last(&mut self) -> (&mut SourceRecordView, &mut u8) {
+        if self.views.is_empty() {
+            self.start("");
+        }
+        let n = self.views.len() - 1;
+        (&mut self.views[n], &mut self.relative[n])
+    }
+
+    /// Copy `d` into the buffer as the started record's key (`key`) or value.
+    fn set_data(&mut self, key: bool, d: &DataRef<'_>) {
+        let flat = |form, schema: Plain, bytes: &[u8], side: &mut Side| {
+            let at = side.bytes.len();
+            side.bytes.extend_from_slice(bytes);
+            DataView {
+                form,
+                schema: schema.code(),
+                bytes: Buf {
+                    ptr: std::ptr::without_provenance(at),
+                    len: bytes.len(),
+                },
+            }
+        };
+        let (v, rel) = match d {
+            DataRef::Null => (DataView::EMPTY, false),
+            DataRef::Bytes(b, p) => (flat(DataView::FORM_BYTES, *p, b, &mut self.side), true),
+            DataRef::Str(s, p) => (
+                flat(DataView::FORM_STRING, *p, s.as_bytes(), &mut self.side),
+                true,
+            ),
+            DataRef::Data(d) => (self.side.encode(d), false),
+            DataRef::Owned(d) => (self.side.encode(d), false),
+        };
+        self.put(key, v, rel);
+    }
+
+    fn put(&mut self, key: bool, v: DataView, rel: bool) {
+        let (view, marks) = self.last();
+        let bit = if key { REL_KEY } else { REL_VALUE };
+        if rel {
+            *marks |= bit;
+        } else {
+            *marks &= !bit;
+        }
+        if key {
+            view.key = v;
+        } else {
+            view.value = v;
+        }
+    }
+
+    /// The started record's key (copied).
+    pub fn set_key(&mut self, key: &DataRef<'_>) {
+        self.set_data(true, key);
+    }
+
+    /// The started record's value (copied).
+    pub fn set_value(&mut self, value: &DataRef<'_>) {
+        self.set_data(false, value);
+    }
+
+    /// The started record's value, flat (`text`: [`DataView::FORM_STRING`], which the
+    /// reader checks is UTF-8; else raw bytes) with `schema`, written in place by `write`,
+    /// which appends it to the buffer it is given.
+    pub fn set_value_with(&mut self, text: bool, schema: Plain, write: impl FnOnce(&mut Vec<u8>)) {
+        let at = self.side.bytes.len();
+        write(&mut self.side.bytes);
+        let form = if text {
+            DataView::FORM_STRING
+        } else {
+            DataView::FORM_BYTES
+        };
+        let v = DataView {
+            form,
+            schema: schema.code(),
+            bytes: Buf {
+                ptr: std::ptr::without_provenance(at),
+                len: self.side.bytes.len() - at,
+            },
+        };
+        self.put(false, v, true);
+    }
+
+    /// The started record's Kafka partition.
+    pub fn set_partition(&mut self, partition: i32) {
+        let (view, _) = self.last();
+        view.partition = partition;
+        view.flags |= SourceRecordView::HAS_PARTITION;
+    }
+
+    /// The started record's timestamp.
+    pub fn set_timestamp(&mut self, timestamp: i64) {
+        let (view, _) = self.last();
+        view.timestamp = timestamp;
+        view.flags |= SourceRecordView::HAS_TIMESTAMP;
+    }
+
+    /// The started record's headers (encoded into the buffer).
+    pub fn set_headers(&mut self, headers: &[Header]) {
+        let b = headers_at(headers, &mut self.side.bytes);
+        self.last().0.headers = b;
+    }
+
+    /// The view of the batch, with `positions`: per source partition, the source offset
+    /// after the batch (the last of each partition's offsets in the batch). Valid while
+    /// the builder is unchanged and the owned records it was given are alive. Once per
+    /// batch: [`Self::clear`] before adding to it again.
+    pub fn finish<'p>(
+        &mut self,
+        positions: impl ExactSizeIterator<Item = (&'p OffsetMap, &'p OffsetMap)>,
+    ) -> SourceBatchView {
         if !self.side.bytes.is_empty() {
             let side = &self.side.bytes;
-            for v in &mut self.views {
-                fix_encoded(&mut v.key, side);
-                fix_encoded(&mut v.value, side);
+            for (v, &rel) in self.views.iter_mut().zip(&self.relative) {
+                if rel & REL_TOPIC != 0 {
+                    fix_buf(&mut v.topic, side);
+                }
+                if rel & REL_KEY != 0 {
+                    fix_buf(&mut v.key.bytes, side);
+                } else {
+                    fix_encoded(&mut v.key, side);
+                }
+                if rel & REL_VALUE != 0 {
+                    fix_buf(&mut v.value.bytes, side);
+                } else {
+                    fix_encoded(&mut v.value, side);
+                }
                 fix_buf(&mut v.headers, side);
             }
         }
-        if !self.latest.is_empty() {
-            wire::put_len(&mut self.sources, self.latest.len());
-            for &i in &self.latest {
-                record::put_offset_map(&records[i].source_partition, &mut self.sources);
-                record::put_offset_map(&records[i].source_offset, &mut self.sources);
+        self.sources.clear();
+        if positions.len() > 0 {
+            wire::put_len(&mut self.sources, positions.len());
+            for (partition, offset) in positions {
+                record::put_offset_map(partition, &mut self.sources);
+                record::put_offset_map(offset, &mut self.sources);
             }
         }
         SourceBatchView {

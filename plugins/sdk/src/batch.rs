@@ -44,13 +44,15 @@ impl<'a> SinkBatch<'a> {
         }
     }
 
-    /// A batch of lent views, read as they are asked for.
+    /// A batch of lent views, read as they are asked for: what the SDK hands a task for
+    /// the worker's `put`, and what in-process code that builds views the way the worker
+    /// does (`tributary_plugin_abi::view::SinkBatchBuilder`) can hand one too.
     ///
     /// # Safety
     ///
     /// Everything the views point at must stay alive and unchanged for `'a` (the worker
     /// lends it for the `put` call).
-    pub(crate) unsafe fn from_views(views: &'a [SinkRecordView]) -> SinkBatch<'a> {
+    pub unsafe fn from_views(views: &'a [SinkRecordView]) -> SinkBatch<'a> {
         SinkBatch {
             records: Records::Views(views),
             cache: RefCell::default(),

@@ -8,8 +8,8 @@
 //!   config, asked for `task_configs(max_tasks)` (again after a reconfiguration), `stop`ped
 //!   (a paused connector is stopped and later started again), dropped;
 //! - source task: created, `initialize`d with its [`SourceTaskContext`], `start`ed with one
-//!   of those task configs (reading its committed offsets through the context), `poll`ed in a
-//!   loop, told `commit` / `commit_record` as its records are written and their offsets
+//!   of those task configs (reading its committed offsets through the context), polled in a
+//!   loop (`poll_batch`, by default `poll` of owned records), told `commit` / `commit_record` as its records are written and their offsets
 //!   stored, `stop`ped, dropped;
 //! - sink task: created, `initialize`d with its [`SinkTaskContext`], `start`ed, `open`ed
 //!   with its assigned partitions, given batches (`put_batch`, by default `put` of owned
@@ -23,7 +23,8 @@
 use crate::batch::SinkBatch;
 use crate::config::{Config, ConfigDef, ConfigValueInfo, RawConfig};
 use crate::context::{ConnectorContext, SinkTaskContext, SourceTaskContext};
-use crate::error::Result;
+use crate::error::{ConnectError, Result};
+use crate::source_batch::SourceBatch;
 use tributary_plugin_abi::record::{
     Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
 };
@@ -108,21 +109,42 @@ pub trait SourceTask: Default + Send + 'static {
     fn start(&mut self, config: RawConfig) -> Result<()>;
 
     /// The next batch; empty when nothing is available (after waiting briefly, not
-    /// spinning).
-    fn poll(&mut self) -> Result<Vec<SourceRecord>>;
+    /// spinning). Implement this or [`Self::poll_batch`].
+    fn poll(&mut self) -> Result<Vec<SourceRecord>> {
+        Err(ConnectError::new(
+            "this source task implements neither poll nor poll_batch (a bug in the plugin: \
+             implement one of them)",
+        ))
+    }
+
+    /// Fill `batch` (empty, and lent to the worker until the next poll) with the next
+    /// records; leave it empty when nothing is available (after waiting briefly, not
+    /// spinning). The default pushes what [`Self::poll`] returns. A source of many small
+    /// records implements this instead of `poll` and writes them into the batch
+    /// ([`SourceBatch::add`], [`SourceBatch::set_offset`]): no allocation per record.
+    fn poll_batch(&mut self, batch: &mut SourceBatch) -> Result<()> {
+        for r in self.poll()? {
+            batch.push(r);
+        }
+        Ok(())
+    }
 
     /// The offsets of every record polled so far are stored.
     fn commit(&mut self) -> Result<()> {
         Ok(())
     }
 
-    /// `record` was written at `metadata` (or, with `None`, dropped by a transform).
+    /// `record` was written at `metadata` (or, with `None`, dropped by a transform). A
+    /// record written into a [`SourceBatch`] comes without a source position (positions
+    /// are per batch). A task that does not implement this is not called at all (the
+    /// default tells the SDK so on its first call).
     fn commit_record(
         &mut self,
         record: &SourceRecord,
         metadata: Option<&RecordMetadata>,
     ) -> Result<()> {
         let _ = (record, metadata);
+        crate::export::default_commit_record_called();
         Ok(())
     }
 

@@ -22,7 +22,7 @@ use tributary_plugin_abi::record::{
     self, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
 };
 use tributary_plugin_abi::view::{
-    self, SinkBatchBuilder, SinkRecordView, SourceBatchBuilder, SourceBatchView,
+    self, SinkBatchBuilder, SinkRecordView, SourceBatchView,
 };
 use tributary_plugin_abi::wire::{self, DecodeError, StringMap};
 
@@ -31,6 +31,7 @@ use crate::config::RawConfig;
 use crate::connector::{SinkConnector, SinkTask, SourceConnector, SourceTask};
 use crate::context::{ConnectorContext, SinkTaskContext, SourceTaskContext};
 use crate::error::ConnectError;
+use crate::source_batch::SourceBatch;
 use crate::transform::{ConnectRecord, Predicate, Transformation};
 
 /// A failed call as the boundary reports it: a status and a message.
@@ -140,7 +141,7 @@ fn check_task_count(n: usize, max_tasks: usize) -> CallResult {
 pub(crate) trait ErasedSourceTask: Send {
     fn initialize(&mut self, context: SourceTaskContext);
     fn start(&mut self, raw: RawConfig) -> CallResult;
-    fn poll(&mut self) -> CallResult<Vec<SourceRecord>>;
+    fn poll_batch(&mut self, batch: &mut SourceBatch) -> CallResult;
     fn commit(&mut self) -> CallResult;
     fn commit_record(&mut self, record: &SourceRecord, meta: Option<&RecordMetadata>)
     -> CallResult;
@@ -154,8 +155,8 @@ impl<T: SourceTask> ErasedSourceTask for T {
     fn start(&mut self, raw: RawConfig) -> CallResult {
         Ok(SourceTask::start(self, raw)?)
     }
-    fn poll(&mut self) -> CallResult<Vec<SourceRecord>> {
-        Ok(SourceTask::poll(self)?)
+    fn poll_batch(&mut self, batch: &mut SourceBatch) -> CallResult {
+        Ok(SourceTask::poll_batch(self, batch)?)
     }
     fn commit(&mut self) -> CallResult {
         Ok(SourceTask::commit(self)?)
@@ -686,12 +687,23 @@ unsafe fn decode_config(buf: Buf) -> CallResult<StringMap> {
 }
 
 /// A source task and its last polled batch, lent to the host until the next poll (and
-/// handed to `commit_record` with where the host wrote each record), with the views that
-/// describe it (reused across polls).
+/// handed to `commit_record` with where the host wrote each record; reused across polls).
 pub(crate) struct SourceSlot {
     pub task: Box<dyn ErasedSourceTask>,
-    pub polled: Vec<SourceRecord>,
-    pub views: SourceBatchBuilder,
+    pub batch: SourceBatch,
+    /// The task does not implement `commit_record` (its default said so): the host's
+    /// reports are not handed on.
+    pub no_commit_record: bool,
+}
+
+thread_local! {
+    /// Set by the default `SourceTask::commit_record`.
+    static DEFAULT_COMMIT_RECORD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Called by the default `SourceTask::commit_record`: the task does not implement it.
+pub(crate) fn default_commit_record_called() {
+    DEFAULT_COMMIT_RECORD.with(|c| c.set(true));
 }
 
 // SAFETY (all functions below): they are the `PluginApi` table; the host upholds the
@@ -797,8 +809,8 @@ unsafe extern "C" fn source_task_new(index: u32, out: *mut Handle, err: Writer) 
             .ok_or_else(|| CallError::invalid(format!("{} is not a source connector", e.name)))?;
         let slot = Box::new(SourceSlot {
             task: new(),
-            polled: Vec::new(),
-            views: SourceBatchBuilder::default(),
+            batch: SourceBatch::new(),
+            no_commit_record: false,
         });
         // SAFETY: per the table's contract.
         unsafe { write_handle(out, Box::into_raw(slot).cast()) }
@@ -849,9 +861,9 @@ unsafe extern "C" fn source_task_poll(h: Handle, out: *mut SourceBatchView, err:
         // SAFETY: per the table's contract.
         let slot = unsafe { source_slot(h) }?;
         // The previous batch is no longer lent once the host polls again.
-        slot.polled = Vec::new();
-        slot.polled = slot.task.poll()?;
-        let view = slot.views.build(&slot.polled);
+        slot.batch.clear();
+        slot.task.poll_batch(&mut slot.batch)?;
+        let view = slot.batch.finish();
         // SAFETY: non-null, and writable per the table's contract.
         unsafe { out.write(view) };
         Ok(())
@@ -869,12 +881,38 @@ unsafe extern "C" fn source_task_commit_records(h: Handle, metadata: Buf, err: W
     guard(err, || {
         // SAFETY: per the table's contract.
         let slot = unsafe { source_slot(h) }?;
-        let SourceSlot { task, polled, .. } = slot;
+        if slot.no_commit_record {
+            return Ok(());
+        }
+        let SourceSlot {
+            task,
+            batch,
+            no_commit_record,
+        } = slot;
         // SAFETY: per the table's contract.
         let metadata = unsafe { metadata.as_slice() };
-        view::for_each_record_metadata(metadata, polled.len(), |i, meta| match polled.get(i) {
-            Some(record) => task.commit_record(record, meta),
-            None => Err(CallError::invalid("commit_records: no such record")),
+        // The records written into the batch are read back from the views lent to the host.
+        let lent = batch.lent();
+        let mut cache = view::ReadCache::default();
+        view::for_each_record_metadata(metadata, batch.len(), |i, meta| {
+            if *no_commit_record {
+                return Ok(());
+            }
+            DEFAULT_COMMIT_RECORD.with(|c| c.set(false));
+            let result = match (batch.owned(i), lent.get(i)) {
+                (Some(record), _) => task.commit_record(record, meta),
+                (None, Some(v)) => {
+                    // SAFETY: the batch's own views, finished and unchanged until the next poll.
+                    let record = unsafe { view::read_source_record(v, &mut cache) }
+                        .and_then(|r| r.to_owned())?;
+                    task.commit_record(&record, meta)
+                }
+                (None, None) => Err(CallError::invalid("commit_records: no such record")),
+            };
+            if DEFAULT_COMMIT_RECORD.with(|c| c.replace(false)) {
+                *no_commit_record = true;
+            }
+            result
         })
     })
 }
@@ -883,7 +921,7 @@ unsafe extern "C" fn source_task_stop(h: Handle, err: Writer) -> Status {
     guard(err, || {
         // SAFETY: per the table's contract.
         let slot = unsafe { source_slot(h) }?;
-        slot.polled = Vec::new();
+        slot.batch.clear();
         slot.task.stop()
     })
 }

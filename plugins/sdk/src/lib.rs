@@ -204,12 +204,14 @@ mod config;
 mod connector;
 mod context;
 mod error;
+mod source_batch;
 #[doc(hidden)]
 pub mod export;
 pub mod testing;
 mod transform;
 
 pub use batch::{SinkBatch, SinkBatchIter};
+pub use source_batch::{LentBatch, NewRecord, SourceBatch};
 pub use config::{
     Config, ConfigDef, ConfigKey, ConfigKeyInfo, ConfigType, ConfigValue, ConfigValueInfo, HIDDEN,
     Importance, Password, RawConfig, Validator, Width, parse_value,
@@ -226,7 +228,7 @@ pub use tributary_plugin_abi::record::{
     Header, OffsetMap, Offsets, RecordMetadata, SinkRecord, SourceRecord, TimestampType,
     TopicPartition,
 };
-pub use tributary_plugin_abi::view::{DataRef, Plain, SinkRecordRef};
+pub use tributary_plugin_abi::view::{DataRef, Plain, SinkRecordRef, SourceRecordRef};
 
 /// This SDK's version, reported to the worker next to the ABI version.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -49,7 +49,7 @@ use tributary_plugin_abi::ffi::Status;
 use tributary_plugin_abi::record::{
     OffsetMap, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
 };
-use tributary_plugin_abi::view::{self, SinkBatchBuilder, SourceBatchBuilder};
+use tributary_plugin_abi::view::{self, SinkBatchBuilder};
 
 use host::TestHost;
 pub use host::{HostFault, SinkTaskRequests};
@@ -59,6 +59,8 @@ pub use transform::{PredicateHarness, TransformHarness};
 mod tests;
 
 use crate::batch::SinkBatch;
+use crate::error::ConnectError;
+use crate::source_batch::SourceBatch;
 use crate::config::{ConfigValueInfo, RawConfig};
 use crate::connector::{SinkConnector, SourceConnector};
 use crate::export::{
@@ -282,50 +284,57 @@ impl<C: SourceConnector> SourceHarness<C> {
         self.tasks.len()
     }
 
-    /// One poll of task `task`, as the worker would receive it. The harness remembers each
-    /// record's source offset for [`Self::commit`].
+    /// One poll of task `task`, as the worker would receive it. The harness remembers the
+    /// batch's source positions for [`Self::commit`]. Records the task wrote into its
+    /// [`SourceBatch`] come back without a source position (positions are per batch).
     pub fn poll(&mut self, task: usize) -> HResult<Vec<SourceRecord>> {
         let t = &mut self.tasks[task];
-        let records = call(|| t.poll())?;
+        let mut batch = SourceBatch::new();
+        call(|| t.poll_batch(&mut batch))?;
+        let positions = batch.positions();
+        let owned: Vec<Option<SourceRecord>> =
+            (0..batch.len()).map(|i| batch.owned(i).cloned()).collect();
         // Across the boundary and back, as the worker reads the batch: every record must
-        // read back as it was (source positions cross per batch, not per record).
-        let mut views = SourceBatchBuilder::default();
-        let batch = views.build(&records);
-        // SAFETY: `records` and `views` are alive and unchanged while the view is read.
-        let lent = unsafe { view::source_records(&batch) };
-        let mut cache = view::ReadCache::default();
-        for (i, (v, r)) in lent.iter().zip(&records).enumerate() {
-            // SAFETY: as above.
-            let read = unsafe { view::read_source_record(v, &mut cache) }
-                .and_then(|read| read.to_owned())
-                .map_err(|e| HarnessError::Invalid(format!("record {i} of the batch: {e}")))?;
-            if read.topic != r.topic
-                || read.key != r.key
-                || read.value != r.value
-                || read.headers != r.headers
-                || read.partition != r.partition
-                || read.timestamp != r.timestamp
-            {
-                return Err(HarnessError::Invalid(format!(
-                    "record {i} of the batch does not cross the boundary unchanged"
-                )));
-            }
-        }
-        for (i, r) in records.iter().enumerate() {
+        // read back as it was.
+        let mut lent = batch.read();
+        let mut records = Vec::with_capacity(lent.len());
+        for (i, pushed) in owned.into_iter().enumerate() {
+            let read = lent
+                .get(i)
+                .and_then(|r| {
+                    r.to_owned()
+                        .map_err(|e| ConnectError::new(format!("record {i} of the batch: {e}")))
+                })
+                .map_err(|e| HarnessError::Invalid(e.to_string()))?;
+            let r = match pushed {
+                None => read,
+                Some(r) => {
+                    if read.topic != r.topic
+                        || read.key != r.key
+                        || read.value != r.value
+                        || read.headers != r.headers
+                        || read.partition != r.partition
+                        || read.timestamp != r.timestamp
+                    {
+                        return Err(HarnessError::Invalid(format!(
+                            "record {i} of the batch does not cross the boundary unchanged"
+                        )));
+                    }
+                    r
+                }
+            };
             for (what, d) in [("key", &r.key), ("value", &r.value)] {
                 d.validate().map_err(|e| {
                     HarnessError::Invalid(format!("record {i} of the batch: {what}: {e}"))
                 })?;
             }
+            records.push(r);
         }
         let polled = &mut self.polled[task];
-        for r in &records {
-            if r.source_partition.is_empty() && r.source_offset.is_empty() {
-                continue;
-            }
-            match polled.iter_mut().find(|(p, _)| *p == r.source_partition) {
-                Some((_, o)) => *o = r.source_offset.clone(),
-                None => polled.push((r.source_partition.clone(), r.source_offset.clone())),
+        for (partition, offset) in positions {
+            match polled.iter_mut().find(|(p, _)| *p == partition) {
+                Some((_, o)) => *o = offset,
+                None => polled.push((partition, offset)),
             }
         }
         Ok(records)
