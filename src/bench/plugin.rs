@@ -4,20 +4,21 @@
 //!
 //! It loads the no-op connector plugin (`connectors/noop`) as the worker does and moves
 //! records through it in batches, three ways:
-//! - source: `SourceTask::poll` of the loaded source task; every batch is encoded by the
-//!   plugin, copied to the host and decoded into host records, as the worker's source loop
-//!   receives it; the host reads each record's value length;
-//! - sink: the host builds each batch of sink records (as the worker builds them from
-//!   consumed records) and lends it to the loaded sink task, whose `SinkTask::put_batch`
-//!   reads each record in place from the host's views and counts them;
-//! - pipeline: both, each polled value moved into a sink record and put.
+//! - source: `SourceTask::poll_batch` of the loaded source task, which writes its records
+//!   into its batch; the host reads each record where the plugin lent it, as the worker's
+//!   source loop does, and reads each record's value length;
+//! - sink: the host fills one buffer of values per batch and describes it with views (as
+//!   the worker describes a fetched batch) and lends them to the loaded sink task, whose
+//!   `SinkTask::put_batch` reads each record in place and counts them;
+//! - pipeline: both, each polled value described to the sink where the source wrote it.
 //!
 //! The reference is the same task code called directly through the SDK's traits, with the
-//! same loops around it and nothing crossing: the noop library exports it as
-//! `tributary_noop_bench` (see `connectors/noop/src/bench.rs`), which runs a whole
+//! same loops and the same views around it and nothing crossing: the noop library exports
+//! it as `tributary_noop_bench` (see `connectors/noop/src/bench.rs`), which runs a whole
 //! measurement per call, because the worker never links a connector crate. The difference
-//! between the two is what the boundary costs: the encoding, the copy into the host's
-//! buffer and the decoding, on each side.
+//! between the two is what the boundary costs: the calls through the C ABI and the guard
+//! around each, and the host's reading of views compiled in the worker rather than in the
+//! plugin.
 //!
 //! Each run measures every (value size, flow) pair with the reference and the plugin
 //! back to back, alternating which goes first from run to run so that a drift of the
@@ -487,9 +488,10 @@ impl Plugins {
             (Flow::Pipeline, Some(source), Some(sink)) => {
                 while done < records {
                     let polled = source.poll_batch()?;
-                    let refs = (0..polled.len())
-                        .map(|i| polled.record(i))
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let mut refs = Vec::with_capacity(polled.len());
+                    for i in 0..polled.len() {
+                        refs.push(polled.record(i)?);
+                    }
                     value_bytes += refs.iter().map(|r| ref_len(&r.value)).sum::<u64>();
                     let parts = refs.iter().enumerate().map(|(i, r)| SinkParts {
                         topic: r.topic,

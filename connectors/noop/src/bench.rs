@@ -9,12 +9,14 @@
 //! called once per measurement: the loop it runs never crosses the boundary.
 //!
 //! The loops do what the benchmark's host side does around its plugin calls, record for
-//! record: the source loop polls and reads each record's value (as the worker's converter
-//! would), the sink loop builds each batch of sink records (as the worker builds them from
-//! consumed records) and hands it to `put_batch`, and the pipeline loop does both, moving
-//! each polled value into a sink record. `put_batch` gets the owned records as a
-//! [`SinkBatch`], the same task code the plugin runs over the worker's lent views: the
-//! difference measured is the boundary's, not two ways of reading records.
+//! record, with the same views: the source loop has the task fill a reused [`SourceBatch`]
+//! (`poll_batch`) and reads each record's value from the batch's views (as the worker's
+//! converter would); the sink loop fills one buffer of values per batch, describes it with
+//! a `SinkBatchBuilder` (as the worker describes a fetched batch) and hands the views to
+//! `put_batch` as a [`SinkBatch`]; the pipeline loop does both, each polled value described
+//! to the sink where the source wrote it. The task code is the plugin's and the work around
+//! it is the host's: the difference measured is the boundary's (the calls through the C
+//! ABI, the guard around each), not two ways of reading records.
 //!
 //! This is a private contract between this crate and `src/bench/plugin.rs` of the
 //! worker, not part of the plugin ABI: a library without the symbol simply has no
@@ -25,8 +27,8 @@ use std::time::Instant;
 
 use tributary_plugin_sdk::abi::view::{SinkBatchBuilder, SinkParts};
 use tributary_plugin_sdk::{
-    Data, DataRef, RawConfig, SinkBatch, SinkRecord, SinkTask, SourceBatch, SourceTask,
-    TimestampType, TopicPartition, Value,
+    DataRef, Plain, RawConfig, SinkBatch, SinkTask, SourceBatch, SourceTask, TimestampType,
+    TopicPartition,
 };
 
 use crate::config::{RECORD_BYTES, RECORDS_PER_POLL, TOPIC};
@@ -62,27 +64,32 @@ pub struct BenchOutcome {
 /// The topic every record is for.
 pub const BENCH_TOPIC: &str = "noop-bench";
 
-/// The value of a record as the benchmark's host reads it: its length, 0 for anything
-/// that is not bytes.
-pub fn value_len(value: &Data) -> u64 {
-    match &value.value {
-        Value::Bytes(b) => b.len() as u64,
-        _ => 0,
+/// Fill `out` with `n` values of `value_size` bytes for the offsets from `offset`, each
+/// starting with its offset.
+pub fn fill_values(out: &mut Vec<u8>, offset: i64, n: usize, value_size: usize) {
+    out.clear();
+    for i in 0..n {
+        let o = offset + i as i64;
+        let at = out.len();
+        out.resize(at + value_size, o as u8);
+        let head = value_size.min(8);
+        out[at..at + head].copy_from_slice(&o.to_le_bytes()[..head]);
     }
 }
 
-/// A batch of sink records as the worker hands one to `put`: `n` records of
-/// `record_bytes`-byte values for partition 0 of [`BENCH_TOPIC`], offsets from `offset`.
-pub fn sink_batch(offset: i64, n: usize, record_bytes: usize) -> Vec<SinkRecord> {
-    (0..n)
-        .map(|i| {
-            let o = offset + i as i64;
-            let mut value = vec![o as u8; record_bytes];
-            let head = record_bytes.min(8);
-            value[..head].copy_from_slice(&o.to_le_bytes()[..head]);
-            SinkRecord::new(BENCH_TOPIC, 0, o, Data::bytes(value))
-        })
-        .collect()
+/// A value at `offset` of partition 0 of [`BENCH_TOPIC`], as the worker describes a fetched
+/// record to a sink.
+pub fn sink_parts(value: &[u8], offset: i64) -> SinkParts<'_> {
+    SinkParts {
+        topic: BENCH_TOPIC,
+        partition: 0,
+        offset,
+        timestamp: None,
+        timestamp_type: TimestampType::NoTimestamp,
+        key: DataRef::Null,
+        value: DataRef::Bytes(value, Plain::None),
+        headers: &[],
+    }
 }
 
 /// As the worker's source loop reads a lent value: its length, 0 for anything that is
@@ -165,11 +172,21 @@ pub fn run(mode: u32, record_bytes: usize, batch: usize, records: u64) -> Option
             }
         }
         mode::SINK => {
+            // As the worker hands a sink the values where its fetch left them: one buffer
+            // per batch, described by views (what the benchmark's host does too).
+            let mut values = Vec::new();
+            let mut views = SinkBatchBuilder::default();
             while done < records {
-                let b = sink_batch(done as i64, batch, record_bytes);
-                done += b.len() as u64;
-                value_bytes += b.iter().map(|r| value_len(&r.value)).sum::<u64>();
-                SinkTask::put_batch(&mut sink, &SinkBatch::of(&b)).ok()?;
+                fill_values(&mut values, done as i64, batch, record_bytes);
+                views.clear();
+                for (i, v) in values.chunks(record_bytes).enumerate() {
+                    views.push(&sink_parts(v, done as i64 + i as i64));
+                }
+                // SAFETY: the views point into `values`, alive and unchanged for the call.
+                let b = unsafe { SinkBatch::from_views(views.finish()) };
+                SinkTask::put_batch(&mut sink, &b).ok()?;
+                done += batch as u64;
+                value_bytes += (batch * record_bytes) as u64;
             }
         }
         mode::PIPELINE => {
@@ -246,14 +263,13 @@ mod tests {
     }
 
     #[test]
-    fn sink_batches_number_their_records() {
-        let b = sink_batch(40, 3, 10);
-        assert_eq!(b.len(), 3);
-        assert_eq!(b[2].offset, 42);
-        let Value::Bytes(v) = &b[2].value.value else {
-            panic!("{:?}", b[2])
-        };
-        assert_eq!(v.len(), 10);
+    fn filled_values_number_their_records() {
+        let mut values = Vec::new();
+        fill_values(&mut values, 40, 3, 10);
+        assert_eq!(values.len(), 30);
+        let v = &values[20..];
         assert_eq!(v[..8], 42i64.to_le_bytes());
+        assert_eq!(v[8..], [42, 42]);
+        assert_eq!(sink_parts(v, 42).offset, 42);
     }
 }
