@@ -107,14 +107,12 @@ impl SourceTask for NoopSourceTask {
         // Written into the batch: nothing is allocated per record.
         for seq in self.next..self.next + n {
             // The value: the sequence number, then filler.
-            batch
-                .add(&c.topic)
-                .value_with(false, Plain::None, |out| {
-                    let at = out.len();
-                    out.resize(at + bytes, seq as u8);
-                    let head = bytes.min(8);
-                    out[at..at + head].copy_from_slice(&seq.to_le_bytes()[..head]);
-                });
+            batch.add(&c.topic).value_with(false, Plain::None, |out| {
+                let at = out.len();
+                out.resize(at + bytes, seq as u8);
+                let head = bytes.min(8);
+                out[at..at + head].copy_from_slice(&seq.to_le_bytes()[..head]);
+            });
         }
         self.next += n;
         let mut offset = OffsetMap::new();

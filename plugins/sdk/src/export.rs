@@ -21,9 +21,7 @@ use tributary_plugin_abi::ffi::{
 use tributary_plugin_abi::record::{
     self, Offsets, RecordMetadata, SinkRecord, SourceRecord, TopicPartition,
 };
-use tributary_plugin_abi::view::{
-    self, SinkBatchBuilder, SinkRecordView, SourceBatchView,
-};
+use tributary_plugin_abi::view::{self, SinkBatchBuilder, SinkRecordView, SourceBatchView};
 use tributary_plugin_abi::wire::{self, DecodeError, StringMap};
 
 use crate::batch::SinkBatch;

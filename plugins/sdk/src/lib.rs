@@ -204,14 +204,13 @@ mod config;
 mod connector;
 mod context;
 mod error;
-mod source_batch;
 #[doc(hidden)]
 pub mod export;
+mod source_batch;
 pub mod testing;
 mod transform;
 
 pub use batch::{SinkBatch, SinkBatchIter};
-pub use source_batch::{LentBatch, NewRecord, SourceBatch};
 pub use config::{
     Config, ConfigDef, ConfigKey, ConfigKeyInfo, ConfigType, ConfigValue, ConfigValueInfo, HIDDEN,
     Importance, Password, RawConfig, Validator, Width, parse_value,
@@ -219,6 +218,7 @@ pub use config::{
 pub use connector::{SinkConnector, SinkTask, SourceConnector, SourceTask};
 pub use context::{ConnectorContext, SinkTaskContext, SourceTaskContext};
 pub use error::{ConnectError, Result};
+pub use source_batch::{LentBatch, NewRecord, SourceBatch};
 pub use transform::{ConnectRecord, Predicate, Transformation};
 pub use tributary_plugin_abi as abi;
 pub use tributary_plugin_abi::data::{

@@ -286,9 +286,7 @@ mod tests {
                 schema: Some(Schema::structure().field("id", Schema::int64())),
                 value: Value::Struct(vec![Value::Int64(5)]),
             };
-            b.add("t")
-                .value(DataRef::of(&row))
-                .headers(&[hv()]);
+            b.add("t").value(DataRef::of(&row)).headers(&[hv()]);
             b.add("t").value_with(true, Plain::Optional, |out| {
                 out.extend_from_slice(b"in place")
             });
@@ -313,10 +311,7 @@ mod tests {
             assert_eq!(r1.value.to_data(), Data::string("owned"));
             let r2 = lent.get(2).unwrap();
             assert_eq!(r2.value.to_data(), row);
-            assert_eq!(
-                r2.headers().unwrap(),
-                vec![hv()]
-            );
+            assert_eq!(r2.headers().unwrap(), vec![hv()]);
             let r3 = lent.get(3).unwrap();
             assert_eq!(r3.value, DataRef::Str("in place", Plain::Optional));
             assert!(lent.get(4).is_err());
@@ -326,8 +321,9 @@ mod tests {
     #[test]
     fn text_that_is_not_utf8_is_refused_by_the_reader() {
         let mut b = SourceBatch::new();
-        b.add("t")
-            .value_with(true, Plain::None, |out| out.extend_from_slice(&[0xff, 0xfe]));
+        b.add("t").value_with(true, Plain::None, |out| {
+            out.extend_from_slice(&[0xff, 0xfe])
+        });
         let err = b.read().get(0).unwrap_err().to_string();
         assert!(err.contains("not UTF-8"), "{err}");
     }

@@ -59,14 +59,14 @@ pub use transform::{PredicateHarness, TransformHarness};
 mod tests;
 
 use crate::batch::SinkBatch;
-use crate::error::ConnectError;
-use crate::source_batch::SourceBatch;
 use crate::config::{ConfigValueInfo, RawConfig};
 use crate::connector::{SinkConnector, SourceConnector};
+use crate::error::ConnectError;
 use crate::export::{
     CallError, ErasedConnector, ErasedSinkTask, ErasedSourceTask, catch, install_panic_hook,
     new_sink_connector, new_sink_task, new_source_connector, new_source_task,
 };
+use crate::source_batch::SourceBatch;
 
 /// Build a raw config from pairs.
 pub fn config(pairs: &[(&str, &str)]) -> RawConfig {
