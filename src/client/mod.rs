@@ -436,7 +436,9 @@ impl Client {
             }
         })?;
         let now = now_ms();
-        let mut first = None;
+        // Batches of at most batch.size bytes, as a producer sends them, appended together
+        // (one write, headers read but not re-validated: they were built right here).
+        let mut built = Vec::new();
         let mut rest = records;
         while !rest.is_empty() {
             // Sized for what goes in (up to batch.size), so the buffer never grows by copying.
@@ -461,17 +463,19 @@ impl Client {
                 );
                 taken += 1;
             }
-            let bytes = builder.build().map_err(|e| ClientError::BadRecord {
+            built.push(builder.build().map_err(|e| ClientError::BadRecord {
                 topic: topic.to_owned(),
                 partition,
                 reason: e.to_string(),
-            })?;
-            let info = log.append(&bytes)?;
-            first.get_or_insert(info.base_offset);
+            })?);
             rest = &rest[taken..];
         }
+        if built.is_empty() {
+            return Ok(log.log_end_offset());
+        }
+        let info = log.append_built(&built)?;
         broker.notify_appended();
-        Ok(first.unwrap_or_else(|| log.log_end_offset()))
+        Ok(info.base_offset)
     }
 
     /// Produce records to their topics: each goes to its own partition, or where

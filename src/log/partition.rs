@@ -424,13 +424,91 @@ impl PartitionLog {
         } else {
             (batches, -1)
         };
-        self.append_validated(&config, data, &mut found, records, log_append_time)
+        let parts: Vec<&[u8]> = found
+            .iter()
+            .map(|(pos, header)| &data[*pos..*pos + header.size()])
+            .collect();
+        self.append_validated(&config, &parts, &mut found, records, log_append_time)
     }
 
+    /// Append batches this process built with [`batch::BatchBuilder`] (the in-process
+    /// client), one buffer per batch, written with one `pwritev`: their CRCs and records
+    /// are right by construction, so only their headers are read, unless the log is
+    /// compacted (every record must have a key, which is checked as for any append).
+    pub fn append_built(&self, batches: &[Vec<u8>]) -> Result<AppendInfo, LogError> {
+        let config = self.config();
+        if config.cleanup_policy.compacts() || config.timestamp_type == TimestampType::LogAppendTime
+        {
+            // The checks and the rewrite of the general path, one batch at a time.
+            let mut first: Option<AppendInfo> = None;
+            for b in batches {
+                let info = self.append(b)?;
+                match &mut first {
+                    None => first = Some(info),
+                    Some(f) => {
+                        f.last_offset = info.last_offset;
+                        f.batches += info.batches;
+                        f.records += info.records;
+                        f.log_start_offset = info.log_start_offset;
+                    }
+                }
+            }
+            return first.ok_or(LogError::InvalidBatch {
+                position: 0,
+                source: batch::BatchError::Truncated {
+                    needed: batch::BATCH_HEADER_LEN,
+                    available: 0,
+                },
+            });
+        }
+        let max_batch = config.max_message_bytes.min(MAX_BATCH_BYTES);
+        let mut found = Vec::with_capacity(batches.len());
+        let mut records = 0u64;
+        let mut at = 0;
+        for b in batches {
+            let header = match BatchIter::new(b).next() {
+                Some(Ok((0, header))) if header.size() == b.len() => header,
+                Some(Err(source)) => return Err(LogError::InvalidBatch { position: at, source }),
+                _ => {
+                    return Err(LogError::InvalidBatch {
+                        position: at,
+                        source: batch::BatchError::Truncated {
+                            needed: batch::BATCH_HEADER_LEN,
+                            available: b.len(),
+                        },
+                    });
+                }
+            };
+            if header.size() > max_batch {
+                return Err(LogError::RecordTooLarge {
+                    dir: self.dir.clone(),
+                    size: header.size(),
+                    max: max_batch,
+                });
+            }
+            records += header.records_count as u64;
+            found.push((at, header));
+            at += b.len();
+        }
+        if found.is_empty() {
+            return Err(LogError::InvalidBatch {
+                position: 0,
+                source: batch::BatchError::Truncated {
+                    needed: batch::BATCH_HEADER_LEN,
+                    available: 0,
+                },
+            });
+        }
+        let parts: Vec<&[u8]> = batches.iter().map(|b| &b[..]).collect();
+        self.append_validated(&config, &parts, &mut found, records, -1)
+    }
+
+    /// Write `parts` (one batch each, described by `found`: its position in what is
+    /// written, its header) at the log end.
     fn append_validated(
         &self,
         config: &LogConfig,
-        data: &[u8],
+        parts: &[&[u8]],
         found: &mut [(usize, BatchHeader)],
         records: u64,
         log_append_time: i64,
@@ -453,19 +531,17 @@ impl PartitionLog {
             let mut next = base_offset;
             let mut prefixes = Vec::with_capacity(found.len());
             let mut len = 0u64;
-            for (pos, header) in found.iter_mut() {
-                prefixes.push(batch::patched_prefix(&data[*pos..], next, 0));
+            for ((_, header), part) in found.iter_mut().zip(parts) {
+                prefixes.push(batch::patched_prefix(part, next, 0));
                 header.base_offset = next;
                 header.partition_leader_epoch = 0;
                 next = header.last_offset() + 1;
                 len += header.size() as u64;
             }
             let mut slices = Vec::with_capacity(found.len() * 2);
-            for ((pos, header), prefix) in found.iter().zip(&prefixes) {
+            for (part, prefix) in parts.iter().zip(&prefixes) {
                 slices.push(IoSlice::new(prefix));
-                slices.push(IoSlice::new(
-                    &data[*pos + batch::PATCHED_PREFIX_LEN..*pos + header.size()],
-                ));
+                slices.push(IoSlice::new(&part[batch::PATCHED_PREFIX_LEN..]));
             }
             let last_offset = next - 1;
             self.maybe_roll(&mut inner, config, len, found, last_offset)?;
@@ -1219,6 +1295,45 @@ mod tests {
             Err(LogError::OffsetOutOfRange { .. })
         ));
         assert!(log.read(6, 100, true).unwrap().records.is_empty());
+    }
+
+    #[test]
+    fn built_batches_are_appended_together_and_still_checked_where_it_matters() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path().join("p"), config(&[])).unwrap();
+        log.append(&batch(1, "a", 1000)).unwrap();
+        let info = log
+            .append_built(&[batch(2, "b", 1001), batch(3, "c", 1002)])
+            .unwrap();
+        assert_eq!(
+            (info.base_offset, info.last_offset, info.batches, info.records),
+            (1, 5, 2, 5)
+        );
+        let v = values(&log, 0);
+        assert_eq!(v.len(), 6);
+        assert_eq!(v[3], (3, "c-0".to_string()));
+        // A buffer that is not exactly one batch is refused, and nothing is written.
+        let mut two = batch(1, "d", 1003);
+        two.extend(batch(1, "e", 1004));
+        assert!(matches!(
+            log.append_built(&[two]),
+            Err(LogError::InvalidBatch { .. })
+        ));
+        assert!(log.append_built(&[]).is_err());
+        assert_eq!(log.log_end_offset(), 6);
+        // A compacted log still finds a record without a key.
+        let compacted =
+            PartitionLog::open(dir.path().join("c"), config(&[("cleanup.policy", "compact")]))
+                .unwrap();
+        let mut keyless = BatchBuilder::new(Compression::None);
+        keyless.push(1000, None, Some(b"v"), &[]);
+        assert!(
+            compacted
+                .append_built(&[batch(1, "k", 1000), keyless.build().unwrap()])
+                .is_err()
+        );
+        let info = compacted.append_built(&[batch(2, "k", 1000)]).unwrap();
+        assert_eq!((info.base_offset, info.records), (1, 2));
     }
 
     #[test]

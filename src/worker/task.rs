@@ -382,11 +382,15 @@ fn run_source(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
     let mut active_topics = spec.topics.task(&spec.connector, spec.task);
     let mut last_commit = Instant::now();
     let mut was_paused = false;
+    let mut committer = Committer::spawn(spec).map_err(|e| trace_of(&e))?;
     let result = (|| -> Result<(), String> {
         while !control.stop.is_cancelled() {
+            if committer.finished()? {
+                task.commit().map_err(|e| trace_of(&e))?;
+            }
             if control.paused.load(Ordering::Acquire) {
                 if !was_paused {
-                    commit_source(spec, &mut task, &mut pending, &mut written)?;
+                    committer.wait_then_commit(spec, &mut task, &mut pending, &mut written)?;
                     spec.statuses
                         .set(&spec.connector, Some(spec.task), State::Paused, None);
                     was_paused = true;
@@ -459,13 +463,16 @@ fn run_source(spec: &TaskSpec, control: &TaskControl) -> Result<(), String> {
                 task.commit_records_encoded(&encoded, polled)
                     .map_err(|e| trace_of(&e))?;
             }
-            if last_commit.elapsed() >= spec.flush_interval {
-                commit_source(spec, &mut task, &mut pending, &mut written)?;
+            // In the background, as Kafka Connect's offset committer does: the log's
+            // fdatasync and the offset write do not hold up the next poll.
+            if last_commit.elapsed() >= spec.flush_interval && committer.idle() {
+                committer.start(&mut pending, &mut written)?;
                 last_commit = Instant::now();
             }
         }
-        commit_source(spec, &mut task, &mut pending, &mut written)
+        committer.wait_then_commit(spec, &mut task, &mut pending, &mut written)
     })();
+    drop(committer);
     let stopped = task.stop();
     result?;
     stopped.map_err(|e| trace_of(&e))?;
@@ -505,6 +512,122 @@ fn create_topics(
     Ok(())
 }
 
+/// A source task's offset commits, each on a thread of its own while the task polls on:
+/// flush the partitions written since the last commit, then store the offsets that cover
+/// them. At most one commit is in flight; the task thread calls `SourceTask::commit` when
+/// it sees one finished (plugin calls stay on the task's thread).
+struct Committer {
+    jobs: Option<std::sync::mpsc::SyncSender<CommitJob>>,
+    /// Per finished commit: whether it stored offsets, or why it failed.
+    done: std::sync::mpsc::Receiver<Result<bool, String>>,
+    in_flight: bool,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct CommitJob {
+    written: Vec<(String, i32)>,
+    pending: BTreeMap<String, (Json, Json)>,
+}
+
+impl Committer {
+    fn spawn(spec: &TaskSpec) -> std::io::Result<Committer> {
+        let (jobs, rx) = std::sync::mpsc::sync_channel::<CommitJob>(1);
+        let (tx, done) = std::sync::mpsc::sync_channel(1);
+        let spec = spec.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("commit-{}-{}", spec.connector, spec.task))
+            .spawn(move || {
+                // Ends when the task drops its sender.
+                while let Ok(mut job) = rx.recv() {
+                    let r = store_offsets(&spec, &mut job.pending, &mut job.written);
+                    if tx.send(r).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Committer {
+            jobs: Some(jobs),
+            done,
+            in_flight: false,
+            thread: Some(thread),
+        })
+    }
+
+    fn idle(&self) -> bool {
+        !self.in_flight
+    }
+
+    /// Hand what is pending to the committer thread.
+    fn start(
+        &mut self,
+        pending: &mut BTreeMap<String, (Json, Json)>,
+        written: &mut Vec<(String, i32)>,
+    ) -> Result<(), String> {
+        if written.is_empty() && pending.is_empty() {
+            return Ok(());
+        }
+        let job = CommitJob {
+            written: std::mem::take(written),
+            pending: std::mem::take(pending),
+        };
+        let jobs = self.jobs.as_ref().ok_or("the offset committer is gone")?;
+        jobs.send(job)
+            .map_err(|_| "the offset committer thread ended".to_owned())?;
+        self.in_flight = true;
+        Ok(())
+    }
+
+    /// Whether a commit that stored offsets finished since the last call (its error, if
+    /// it failed).
+    fn finished(&mut self) -> Result<bool, String> {
+        if !self.in_flight {
+            return Ok(false);
+        }
+        match self.done.try_recv() {
+            Ok(r) => {
+                self.in_flight = false;
+                r
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => Ok(false),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                Err("the offset committer thread ended".to_owned())
+            }
+        }
+    }
+
+    /// Wait for the commit in flight, then commit what is left on this thread and tell
+    /// the task (at pause and at stop).
+    fn wait_then_commit(
+        &mut self,
+        spec: &TaskSpec,
+        task: &mut crate::plugin::SourceTask,
+        pending: &mut BTreeMap<String, (Json, Json)>,
+        written: &mut Vec<(String, i32)>,
+    ) -> Result<(), String> {
+        if self.in_flight {
+            let r = self
+                .done
+                .recv()
+                .map_err(|_| "the offset committer thread ended".to_owned())?;
+            self.in_flight = false;
+            if r? && pending.is_empty() {
+                // What the background commit stored is all there is: tell the task.
+                task.commit().map_err(|e| trace_of(&e))?;
+            }
+        }
+        commit_source(spec, task, pending, written)
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Flush what was produced, then store the offsets that cover it, then tell the task.
 fn commit_source(
     spec: &TaskSpec,
@@ -512,13 +635,26 @@ fn commit_source(
     pending: &mut BTreeMap<String, (Json, Json)>,
     written: &mut Vec<(String, i32)>,
 ) -> Result<(), String> {
+    if store_offsets(spec, pending, written)? {
+        task.commit().map_err(|e| trace_of(&e))?;
+    }
+    Ok(())
+}
+
+/// Flush the partitions written to, then store the offsets that cover them. Answers
+/// whether there were offsets to store (the task is told of a commit only then).
+fn store_offsets(
+    spec: &TaskSpec,
+    pending: &mut BTreeMap<String, (Json, Json)>,
+    written: &mut Vec<(String, i32)>,
+) -> Result<bool, String> {
     for (topic, partition) in std::mem::take(written) {
         spec.client
             .flush(&topic, partition)
             .map_err(|e| trace_of(&e))?;
     }
     if pending.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let entries = std::mem::take(pending)
         .into_values()
@@ -527,7 +663,7 @@ fn commit_source(
     lock(&spec.offsets)
         .put(&spec.connector, entries)
         .map_err(|e| trace_of(&e))?;
-    task.commit().map_err(|e| trace_of(&e))
+    Ok(true)
 }
 
 /// Convert a polled batch; answers the records to produce and, per polled record,

@@ -274,15 +274,24 @@ pub fn write_value(seed: u64, seq: i64, len: usize, out: &mut Vec<u8>) {
     let filled = out.len();
     out.resize(filled.max(start + len), 0);
     let mut x = seed ^ (seq as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x2545_f491_4f6c_dd1d;
-    for chunk in out[filled..].chunks_mut(8) {
-        // xorshift64*: cheap and reproducible.
+    // Two passes: the random bytes (xorshift64*: cheap and reproducible, but each step
+    // waits for the last), then letters from them in a loop the compiler vectorises.
+    let mut next = || {
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
-        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
-        for (d, b) in chunk.iter_mut().zip(r) {
-            *d = b'a' + b % 26;
-        }
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes()
+    };
+    let mut chunks = out[filled..].chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        chunk.copy_from_slice(&next());
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        rest.copy_from_slice(&next()[..rest.len()]);
+    }
+    for b in &mut out[filled..] {
+        *b = b'a' + *b % 26;
     }
     out.truncate(start + len);
 }
