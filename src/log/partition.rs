@@ -468,7 +468,12 @@ impl PartitionLog {
         for b in batches {
             let header = match BatchIter::new(b).next() {
                 Some(Ok((0, header))) if header.size() == b.len() => header,
-                Some(Err(source)) => return Err(LogError::InvalidBatch { position: at, source }),
+                Some(Err(source)) => {
+                    return Err(LogError::InvalidBatch {
+                        position: at,
+                        source,
+                    });
+                }
                 _ => {
                     return Err(LogError::InvalidBatch {
                         position: at,
@@ -1306,7 +1311,12 @@ mod tests {
             .append_built(&[batch(2, "b", 1001), batch(3, "c", 1002)])
             .unwrap();
         assert_eq!(
-            (info.base_offset, info.last_offset, info.batches, info.records),
+            (
+                info.base_offset,
+                info.last_offset,
+                info.batches,
+                info.records
+            ),
             (1, 5, 2, 5)
         );
         let v = values(&log, 0);
@@ -1322,9 +1332,11 @@ mod tests {
         assert!(log.append_built(&[]).is_err());
         assert_eq!(log.log_end_offset(), 6);
         // A compacted log still finds a record without a key.
-        let compacted =
-            PartitionLog::open(dir.path().join("c"), config(&[("cleanup.policy", "compact")]))
-                .unwrap();
+        let compacted = PartitionLog::open(
+            dir.path().join("c"),
+            config(&[("cleanup.policy", "compact")]),
+        )
+        .unwrap();
         let mut keyless = BatchBuilder::new(Compression::None);
         keyless.push(1000, None, Some(b"v"), &[]);
         assert!(
