@@ -545,17 +545,50 @@ pub struct SourceBatchBuilder {
     topic: Option<(usize, usize)>,
     /// Per distinct source partition of the batch, its last record ([`Self::build`]).
     latest: Vec<usize>,
+    /// Set by [`Self::finish`]: the address of the side buffer the views' offsets were made
+    /// addresses against. Adding to a finished batch first turns them back into offsets
+    /// (the buffer may move as it grows), and so does finishing it again.
+    finished: Option<usize>,
 }
 
 // SAFETY: the raw pointers in `views` are addresses only; the builder never reads through
 // them, and readers of the views it hands out uphold the lending rules.
 unsafe impl Send for SourceBatchBuilder {}
 
+/// Apply `f` to each part of `v` that lies in the side buffer (per its relative marks `rel`
+/// and its forms): the same parts, whether they hold offsets or addresses.
+fn side_parts(v: &mut SourceRecordView, rel: u8, mut f: impl FnMut(&mut Buf)) {
+    let encoded = |d: &DataView| d.form == DataView::FORM_ENCODED || d.form == DataView::FORM_VALUE;
+    if rel & REL_TOPIC != 0 && v.topic.len > 0 {
+        f(&mut v.topic);
+    }
+    if (rel & REL_KEY != 0 && v.key.bytes.len > 0) || encoded(&v.key) {
+        f(&mut v.key.bytes);
+    }
+    if (rel & REL_VALUE != 0 && v.value.bytes.len > 0) || encoded(&v.value) {
+        f(&mut v.value.bytes);
+    }
+    if v.headers.len > 0 {
+        f(&mut v.headers);
+    }
+}
+
 const REL_TOPIC: u8 = 1;
 const REL_KEY: u8 = 2;
 const REL_VALUE: u8 = 4;
 
 impl SourceBatchBuilder {
+    /// Turn the addresses [`Self::finish`] made back into offsets into the side buffer.
+    fn unfinish(&mut self) {
+        if let Some(base) = self.finished.take() {
+            for (v, &rel) in self.views.iter_mut().zip(&self.relative) {
+                side_parts(v, rel, |b| {
+                    b.ptr = std::ptr::without_provenance(b.ptr.addr().wrapping_sub(base))
+                });
+            }
+        }
+    }
+
     /// The views so far: to be read only after [`Self::finish`] (until then, parts of them
     /// are offsets, not addresses).
     pub fn views(&self) -> &[SourceRecordView] {
@@ -564,6 +597,7 @@ impl SourceBatchBuilder {
 
     /// Start a new batch.
     pub fn clear(&mut self) {
+        self.finished = None;
         self.views.clear();
         self.relative.clear();
         self.side.clear();
@@ -609,6 +643,7 @@ impl SourceBatchBuilder {
     /// Add a view of `r`, which must stay alive and unchanged while the view is read. Its
     /// source position is not taken: [`Self::finish`] is told the batch's positions.
     pub fn push_owned(&mut self, r: &SourceRecord) {
+        self.unfinish();
         let mut flags = 0;
         if r.partition.is_some() {
             flags |= SourceRecordView::HAS_PARTITION;
@@ -632,6 +667,7 @@ impl SourceBatchBuilder {
     /// no partition, timestamp or headers until the `set_*` methods say otherwise. A run
     /// of records for one topic shares one copy of its name.
     pub fn start(&mut self, topic: &str) {
+        self.unfinish();
         let at = match self.topic {
             Some((at, len)) if self.side.bytes[at..at + len] == *topic.as_bytes() => at,
             _ => {
@@ -660,6 +696,7 @@ impl SourceBatchBuilder {
     /// method with no record started is the caller's bug; it starts a record for the
     /// empty topic, which the worker refuses with an error naming it.
     fn last(&mut self) -> (&mut SourceRecordView, &mut u8) {
+        self.unfinish();
         if self.views.is_empty() {
             self.start("");
         }
@@ -669,6 +706,7 @@ impl SourceBatchBuilder {
 
     /// Copy `d` into the buffer as the started record's key (`key`) or value.
     fn set_data(&mut self, key: bool, d: &DataRef<'_>) {
+        self.unfinish();
         let flat = |form, schema: Plain, bytes: &[u8], side: &mut Side| {
             let at = side.bytes.len();
             side.bytes.extend_from_slice(bytes);
@@ -723,6 +761,7 @@ impl SourceBatchBuilder {
     /// reader checks is UTF-8; else raw bytes) with `schema`, written in place by `write`,
     /// which appends it to the buffer it is given.
     pub fn set_value_with(&mut self, text: bool, schema: Plain, write: impl FnOnce(&mut Vec<u8>)) {
+        self.unfinish();
         let at = self.side.bytes.len();
         write(&mut self.side.bytes);
         let form = if text {
@@ -757,37 +796,25 @@ impl SourceBatchBuilder {
 
     /// The started record's headers (encoded into the buffer).
     pub fn set_headers(&mut self, headers: &[Header]) {
+        self.unfinish();
         let b = headers_at(headers, &mut self.side.bytes);
         self.last().0.headers = b;
     }
 
     /// The view of the batch, with `positions`: per source partition, the source offset
     /// after the batch (the last of each partition's offsets in the batch). Valid while
-    /// the builder is unchanged and the owned records it was given are alive. Once per
-    /// batch: [`Self::clear`] before adding to it again.
+    /// the builder is unchanged and the owned records it was given are alive. A batch may be
+    /// added to after it was finished, and finished again (a new view, the old one invalid).
     pub fn finish<'p>(
         &mut self,
         positions: impl ExactSizeIterator<Item = (&'p OffsetMap, &'p OffsetMap)>,
     ) -> SourceBatchView {
-        if !self.side.bytes.is_empty() {
-            let side = &self.side.bytes;
-            for (v, &rel) in self.views.iter_mut().zip(&self.relative) {
-                if rel & REL_TOPIC != 0 {
-                    fix_buf(&mut v.topic, side);
-                }
-                if rel & REL_KEY != 0 {
-                    fix_buf(&mut v.key.bytes, side);
-                } else {
-                    fix_encoded(&mut v.key, side);
-                }
-                if rel & REL_VALUE != 0 {
-                    fix_buf(&mut v.value.bytes, side);
-                } else {
-                    fix_encoded(&mut v.value, side);
-                }
-                fix_buf(&mut v.headers, side);
-            }
+        self.unfinish();
+        let side = &self.side.bytes;
+        for (v, &rel) in self.views.iter_mut().zip(&self.relative) {
+            side_parts(v, rel, |b| b.ptr = side[b.ptr.addr()..].as_ptr());
         }
+        self.finished = Some(side.as_ptr().addr());
         self.sources.clear();
         if positions.len() > 0 {
             wire::put_len(&mut self.sources, positions.len());

@@ -319,6 +319,39 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_read_and_then_added_to_reads_back_whole() {
+        let mut b = SourceBatch::new();
+        b.add("t").value(DataRef::Str("first", Plain::None));
+        let row = Data {
+            schema: Some(Schema::structure().field("id", Schema::int64())),
+            value: Value::Struct(vec![Value::Int64(1)]),
+        };
+        b.add("t").value(DataRef::of(&row)).headers(&[hv()]);
+        assert_eq!(b.read().len(), 2);
+        // Enough more that the batch's buffer moves as it grows.
+        let long = "x".repeat(100_000);
+        for _ in 0..20 {
+            b.add("u").value(DataRef::Str(&long, Plain::Required));
+        }
+        b.push(SourceRecord::new("v", Data::string("owned")));
+        let mut lent = b.read();
+        assert_eq!(lent.len(), 23);
+        let r0 = lent.get(0).unwrap();
+        assert_eq!(
+            (r0.topic, r0.value),
+            ("t", DataRef::Str("first", Plain::None))
+        );
+        let r1 = lent.get(1).unwrap();
+        assert_eq!(r1.value.to_data(), row);
+        assert_eq!(r1.headers().unwrap(), vec![hv()]);
+        assert_eq!(
+            lent.get(21).unwrap().value,
+            DataRef::Str(&long, Plain::Required)
+        );
+        assert_eq!(lent.get(22).unwrap().value.to_data(), Data::string("owned"));
+    }
+
+    #[test]
     fn text_that_is_not_utf8_is_refused_by_the_reader() {
         let mut b = SourceBatch::new();
         b.add("t").value_with(true, Plain::None, |out| {
