@@ -249,6 +249,28 @@ impl DateFormat {
         }
     }
 
+    /// How long what this formats stays the same: the unit of its finest field (a day for
+    /// dates, down to a millisecond for `S`). Every such period starts at a multiple of it
+    /// since the epoch (in UTC, a day is a whole number of each), so two times in the same
+    /// period format alike.
+    pub fn granularity_ms(&self) -> i64 {
+        self.items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Literal(_) => None,
+                Item::Field(c, _) => Some(match c {
+                    'S' => 1,
+                    's' => 1000,
+                    'm' => 60_000,
+                    'H' | 'k' | 'K' | 'h' => 3_600_000,
+                    'a' => MILLIS_PER_DAY / 2,
+                    _ => MILLIS_PER_DAY,
+                }),
+            })
+            .min()
+            .unwrap_or(MILLIS_PER_DAY)
+    }
+
     /// Parse text into milliseconds since the epoch.
     pub fn parse(&self, text: &str) -> Result<i64, String> {
         let fail = || {
@@ -472,6 +494,34 @@ mod tests {
         let dec31 = days_from_civil(2023, 12, 31) * MILLIS_PER_DAY;
         assert_eq!(fmt("YYYY w", dec31), "2024 1");
         assert_eq!(fmt("yyyy w", dec31), "2023 1");
+    }
+
+    #[test]
+    fn times_in_one_period_of_the_granularity_format_alike() {
+        for (pattern, period) in [
+            ("yyyyMMdd", MILLIS_PER_DAY),
+            ("yyyy-MM", MILLIS_PER_DAY),
+            ("EEE hh a", 3_600_000),
+            ("a", MILLIS_PER_DAY / 2),
+            ("HH:mm", 60_000),
+            ("ss", 1000),
+            ("'x' SSS", 1),
+            ("'only text'", MILLIS_PER_DAY),
+        ] {
+            let f = DateFormat::new(pattern).unwrap();
+            assert_eq!(f.granularity_ms(), period, "{pattern}");
+            for t in [T, 0, -1, -MILLIS_PER_DAY - 7, 1_703_980_799_999] {
+                let start = t.div_euclid(period) * period;
+                assert_eq!(
+                    f.format(start),
+                    f.format(start + period - 1),
+                    "{pattern} {t}"
+                );
+                if period > 1 {
+                    assert_eq!(f.format(t), f.format(start), "{pattern} {t}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -40,7 +40,7 @@ mod route;
 mod timestamp;
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use tributary_plugin_abi::config::{ConfigKeyInfo, ConfigType, ConfigValueInfo, Importance, Width};
 use tributary_plugin_abi::data::{Data, Field, Schema, SchemaType, Value};
@@ -1141,25 +1141,82 @@ pub(crate) fn push_field(schema: &mut Schema, name: &str, field: Schema) -> Resu
     Ok(())
 }
 
+/// State a shared transform keeps per thread: a transform instance is shared by the
+/// connector's tasks (`&self`), each on its own thread, so a cache kept in the instance
+/// would need a lock taken for every record. Each `Local` has a number of its own and finds
+/// its state among the few of its thread (at most [`Local::MAX`]; the oldest goes first).
+pub(crate) struct Local<S> {
+    id: u64,
+    _state: std::marker::PhantomData<fn() -> S>,
+}
+
+impl<S> fmt::Debug for Local<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Local").field("id", &self.id).finish()
+    }
+}
+
+thread_local! {
+    static LOCALS: std::cell::RefCell<Vec<(u64, Box<dyn std::any::Any>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl<S> Default for Local<S> {
+    fn default() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Local {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            _state: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<S: Default + 'static> Local<S> {
+    const MAX: usize = 32;
+
+    /// Run `f` on this thread's state (`None` while the thread is being torn down). `f` must
+    /// not use another `Local`.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut S) -> R) -> Option<R> {
+        LOCALS
+            .try_with(|locals| {
+                let mut locals = locals.try_borrow_mut().ok()?;
+                let i = match locals.iter().position(|(id, _)| *id == self.id) {
+                    Some(i) => i,
+                    None => {
+                        if locals.len() == Self::MAX {
+                            locals.remove(0);
+                        }
+                        locals.push((self.id, Box::new(S::default())));
+                        locals.len() - 1
+                    }
+                };
+                locals[i].1.downcast_mut::<S>().map(f)
+            })
+            .ok()
+            .flatten()
+    }
+}
+
 /// What a transform derived from the last input schema it saw (the output schema, and
 /// whatever else depends on the schema alone), as Kafka's InsertField and ReplaceField cache
 /// their updated schema per input schema: the records of a source share their schema, so
 /// the derivation runs once per schema instead of once per record, and the records leave
-/// sharing one output schema. A derivation that fails is not kept (each record reports it).
+/// sharing one output schema. Kept per thread ([`Local`]: no lock per record). A derivation
+/// that fails is not kept (each record reports it).
 #[derive(Debug)]
 pub(crate) struct Derived<T> {
-    last: Mutex<Option<(Schema, T)>>,
+    last: Local<Option<(Schema, T)>>,
 }
 
 impl<T> Default for Derived<T> {
     fn default() -> Self {
         Derived {
-            last: Mutex::new(None),
+            last: Local::default(),
         }
     }
 }
 
-impl<T: Clone> Derived<T> {
+impl<T: Clone + 'static> Derived<T> {
     /// The derivation for `input`: the kept one when `input` is the same schema (one handle
     /// or an equal one), else `make(input)`, kept.
     pub(crate) fn get(
@@ -1167,17 +1224,21 @@ impl<T: Clone> Derived<T> {
         input: &Schema,
         make: impl FnOnce(&Schema) -> Result<T, String>,
     ) -> Result<T, String> {
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((seen, derived)) = last.as_mut()
-            && (seen.same(input) || seen == input)
-        {
-            if !seen.same(input) {
-                *seen = input.clone();
+        let kept = self.last.with(|last| match last {
+            Some((seen, derived)) if seen.same(input) || seen == input => {
+                if !seen.same(input) {
+                    *seen = input.clone();
+                }
+                Some(derived.clone())
             }
-            return Ok(derived.clone());
+            _ => None,
+        });
+        if let Some(Some(derived)) = kept {
+            return Ok(derived);
         }
         let derived = make(input)?;
-        *last = Some((input.clone(), derived.clone()));
+        self.last
+            .with(|last| *last = Some((input.clone(), derived.clone())));
         Ok(derived)
     }
 }

@@ -442,3 +442,24 @@ fn no_panic_on_any_record() {
         }
     }
 }
+
+#[test]
+fn per_thread_state_is_per_instance_and_bounded() {
+    let a = super::Local::<Vec<u32>>::default();
+    let b = super::Local::<Vec<u32>>::default();
+    a.with(|s| s.push(1)).unwrap();
+    b.with(|s| s.push(2)).unwrap();
+    assert_eq!(a.with(|s| s.clone()), Some(vec![1]));
+    assert_eq!(b.with(|s| s.clone()), Some(vec![2]));
+    // Another thread starts afresh.
+    std::thread::scope(|t| {
+        t.spawn(|| assert_eq!(a.with(|s| s.clone()), Some(vec![])));
+    });
+    // Many more instances on this thread push the oldest out; it starts afresh.
+    let many: Vec<_> = (0..40).map(|_| super::Local::<u8>::default()).collect();
+    for l in &many {
+        l.with(|s| *s = 7).unwrap();
+    }
+    assert_eq!(a.with(|s| s.clone()), Some(vec![]));
+    assert_eq!(many[39].with(|s| *s), Some(7));
+}

@@ -10,8 +10,8 @@ use super::config::{Conf, Dflt, KeySpec, REPLACE_NULL, Valid, key};
 use super::datefmt::DateFormat;
 use super::fields::both_sides;
 use super::{
-    Build, ConfigError, Def, Outcome, RecordMut, Side, Transform, field_value, map_get, map_put,
-    require_map, type_name,
+    Build, ConfigError, Def, Local, Outcome, RecordMut, Side, Transform, field_value, map_get,
+    map_put, require_map, type_name,
 };
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
@@ -347,6 +347,11 @@ enum Piece {
 pub(super) struct TimestampRouter {
     pieces: Vec<Piece>,
     format: DateFormat,
+    /// `format`'s granularity: records in one such period get one topic.
+    period: i64,
+    /// The last topic made, per thread: (input topic, period, output topic). A source's
+    /// records are mostly in order of time, so one period's topic serves many records.
+    last: Local<Option<(String, i64, String)>>,
 }
 
 impl TimestampRouter {
@@ -383,7 +388,13 @@ impl TimestampRouter {
                 }
             }
         }
-        Ok(Box::new(TimestampRouter { pieces, format }))
+        let period = format.granularity_ms();
+        Ok(Box::new(TimestampRouter {
+            pieces,
+            format,
+            period,
+            last: Local::default(),
+        }))
     }
 }
 
@@ -396,6 +407,15 @@ impl Transform for TimestampRouter {
                 r.topic
             ));
         };
+        let period = ts.div_euclid(self.period);
+        let kept = self.last.with(|last| match last {
+            Some((input, p, output)) if *p == period && input == r.topic => Some(output.clone()),
+            _ => None,
+        });
+        if let Some(Some(topic)) = kept {
+            *r.topic = topic;
+            return Ok(true);
+        }
         let mut topic = String::with_capacity(r.topic.len() + 16);
         for p in &self.pieces {
             match p {
@@ -404,6 +424,8 @@ impl Transform for TimestampRouter {
                 Piece::Timestamp => self.format.format_into(ts, &mut topic),
             }
         }
+        self.last
+            .with(|last| *last = Some((r.topic.clone(), period, topic.clone())));
         *r.topic = topic;
         Ok(true)
     }
@@ -684,5 +706,29 @@ mod tests {
             ("transforms.r.timestamp.format", "'open"),
         ]);
         assert_eq!(e[0].key, "transforms.r.timestamp.format");
+    }
+
+    #[test]
+    fn router_topics_change_with_the_day_and_the_topic() {
+        let c = chain(&[
+            ("transforms", "r"),
+            ("transforms.r.type", "TimestampRouter"),
+        ]);
+        // 2023-11-14T23:59:59.999Z, then the next millisecond.
+        let last = 1_700_006_399_999;
+        for (topic, ts, want) in [
+            ("t", last, "t-20231114"),
+            ("t", last - 5_000, "t-20231114"),
+            ("t", last + 1, "t-20231115"),
+            ("u", last + 1, "u-20231115"),
+            ("t", last, "t-20231114"),
+            ("t", 0, "t-19700101"),
+        ] {
+            let mut r = rec(Data::null());
+            r.topic = topic.to_owned();
+            r.timestamp = Some(ts);
+            assert!(c.apply_sink(&mut r).unwrap());
+            assert_eq!(r.topic, want, "{topic} {ts}");
+        }
     }
 }
