@@ -671,7 +671,7 @@ fn store_offsets(
 fn convert_source<'a>(
     spec: &TaskSpec,
     records: &[SourceRecordRef<'a>],
-    transformed: &'a [Option<tributary_plugin_abi::record::SourceRecord>],
+    transformed: &'a Transformed,
 ) -> Result<(Vec<ProducerRecordRef<'a>>, Vec<bool>), String> {
     let mut out = Vec::with_capacity(records.len());
     let mut kept = Vec::with_capacity(records.len());
@@ -1352,20 +1352,22 @@ fn transform_source(
     spec: &TaskSpec,
     batch: &crate::plugin::PolledBatch<'_>,
     records: &mut [SourceRecordRef<'_>],
-) -> Result<Vec<Option<tributary_plugin_abi::record::SourceRecord>>, String> {
+) -> Result<Transformed, String> {
     let chain = &spec.common.transforms;
     if chain.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Transformed::default());
     }
-    let mut out = Vec::with_capacity(records.len());
     // Moved, not copied: what reading the batch decoded goes to the transforms as it is
-    // (with transforms, conversion reads only their output).
-    let owned: Result<Vec<_>, _> = records.iter_mut().map(|r| r.take_owned()).collect();
-    let results = chain.apply_source_batch(owned.map_err(|e| trace_of(&e))?);
+    // (with transforms, conversion reads only their output), and edited where it lies.
+    let mut owned = Vec::with_capacity(records.len());
+    for r in records.iter_mut() {
+        owned.push(r.take_owned().map_err(|e| trace_of(&e))?);
+    }
+    let results = chain.apply_source_in_place(&mut owned);
+    let mut kept = Vec::with_capacity(records.len());
     for (i, (r, result)) in records.iter().zip(results).enumerate() {
         match result {
-            Ok(Some(owned)) => out.push(Some(owned)),
-            Ok(None) => out.push(None),
+            Ok(keep) => kept.push(keep),
             Err(e) => {
                 let failure = Failure::transform(&e);
                 let context = format!("a record for topic {}", r.topic);
@@ -1374,11 +1376,30 @@ fn transform_source(
                 report_failure(spec, &failure, &context, || {
                     dlq_record_from_source(spec, &original, &failure)
                 })?;
-                out.push(None);
+                kept.push(false);
             }
         }
     }
-    Ok(out)
+    Ok(Transformed {
+        records: owned,
+        kept,
+    })
+}
+
+/// What the transforms made of a polled batch: every record, edited in place, and whether
+/// each is kept. Empty without transforms (conversion then reads the lent records).
+#[derive(Default)]
+struct Transformed {
+    records: Vec<tributary_plugin_abi::record::SourceRecord>,
+    kept: Vec<bool>,
+}
+
+impl Transformed {
+    /// `None` without transforms; `Some(None)` for a record they dropped.
+    fn get(&self, i: usize) -> Option<Option<&tributary_plugin_abi::record::SourceRecord>> {
+        let keep = *self.kept.get(i)?;
+        Some(keep.then(|| &self.records[i]))
+    }
 }
 
 /// Apply the connector's transforms to converted sink records: the records to put. A

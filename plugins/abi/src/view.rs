@@ -912,10 +912,14 @@ impl<'a> SourceRecordRef<'a> {
     /// transforms) and not read again.
     pub fn take_owned(&mut self) -> Result<SourceRecord, DecodeError> {
         let take = |d: &mut DataRef<'a>| std::mem::replace(d, DataRef::Null).into_data();
+        // With room to grow: a transform that routes the record (TimestampRouter's
+        // `topic-yyyyMMdd`) rewrites the name in place instead of allocating another.
+        let mut topic = String::with_capacity(self.topic.len() + 16);
+        topic.push_str(self.topic);
         Ok(SourceRecord {
             source_partition: OffsetMap::new(),
             source_offset: OffsetMap::new(),
-            topic: self.topic.to_owned(),
+            topic,
             partition: self.partition,
             key: take(&mut self.key),
             value: take(&mut self.value),

@@ -269,7 +269,7 @@ const INSERTION: &str = "field insertion";
 impl Transform for InsertField {
     fn apply(&self, r: &mut RecordMut<'_>) -> Outcome {
         let data = self.side.pick(&mut *r.key, &mut *r.value);
-        if data.value == Value::Null {
+        if matches!(data.value, Value::Null) {
             return Ok(true);
         }
         let offset = match &self.offset {
@@ -445,7 +445,7 @@ impl Transform for ReplaceField {
     fn apply(&self, r: &mut RecordMut<'_>) -> Outcome {
         const PURPOSE: &str = "field replacement";
         let data = self.side.pick(&mut *r.key, &mut *r.value);
-        if data.value == Value::Null {
+        if matches!(data.value, Value::Null) {
             return Ok(true);
         }
         if data.schema.is_none() {
@@ -492,20 +492,31 @@ impl Transform for ReplaceField {
             }
             Ok((out, kept.into()))
         })?;
-        // The kept values are moved, not copied (`kept` ascends).
-        let mut next = kept.iter().peekable();
-        let old = std::mem::replace(values, Vec::with_capacity(kept.len()));
-        for (i, mut v) in old.into_iter().enumerate() {
-            if next.next_if(|&&k| k == i).is_none() {
-                continue;
-            }
+        let replace = |i: usize, v: &mut Value| {
             if self.replace_null
-                && v == Value::Null
+                && matches!(v, Value::Null)
                 && let Some(d) = &schema.fields[i].schema.default
             {
-                v = (**d).clone();
+                *v = (**d).clone();
             }
-            values.push(v);
+        };
+        if kept.len() == values.len() && values.len() == schema.fields.len() {
+            // Every field kept (renames only): the values stay where they are (`kept`
+            // ascends over the schema's fields, so it is 0..n).
+            for (i, v) in values.iter_mut().enumerate() {
+                replace(i, v);
+            }
+        } else {
+            // The kept values are moved, not copied (`kept` ascends).
+            let mut next = kept.iter().peekable();
+            let old = std::mem::replace(values, Vec::with_capacity(kept.len()));
+            for (i, mut v) in old.into_iter().enumerate() {
+                if next.next_if(|&&k| k == i).is_none() {
+                    continue;
+                }
+                replace(i, &mut v);
+                values.push(v);
+            }
         }
         *schema = out;
         Ok(true)
@@ -854,7 +865,7 @@ impl Transform for ExtractField {
         const PURPOSE: &str = "field extraction";
         let data = self.side.pick(&mut *r.key, &mut *r.value);
         let Some(schema) = data.schema.take() else {
-            if data.value == Value::Null {
+            if matches!(data.value, Value::Null) {
                 return Ok(true);
             }
             let mut current = std::mem::replace(&mut data.value, Value::Null);
@@ -1006,7 +1017,7 @@ impl Transform for SetSchemaMetadata {
     fn apply(&self, r: &mut RecordMut<'_>) -> Outcome {
         let data = self.side.pick(&mut *r.key, &mut *r.value);
         let Some(schema) = &mut data.schema else {
-            if data.value == Value::Null {
+            if matches!(data.value, Value::Null) {
                 return Ok(true);
             }
             return Err(format!(

@@ -313,6 +313,38 @@ impl Chain {
         self.apply_batch(records)
     }
 
+    /// [`Chain::apply_source_batch`] editing the records where they are: per record, kept
+    /// (`true`), dropped, or failed. A chain of built-ins moves no record; one with plugin
+    /// transforms takes them out and puts back what they answer.
+    pub fn apply_source_in_place(
+        &self,
+        records: &mut [SourceRecord],
+    ) -> Vec<Result<bool, ChainError>> {
+        if !self.has_plugin {
+            return records
+                .iter_mut()
+                .map(|r| self.apply_builtin(&mut r.record_mut()))
+                .collect();
+        }
+        let taken = records
+            .iter_mut()
+            .map(|r| std::mem::replace(r, SourceRecord::new(String::new(), Data::null())))
+            .collect();
+        self.apply_batch(taken)
+            .into_iter()
+            .zip(records.iter_mut())
+            .map(|(slot, r)| {
+                slot.map(|kept| match kept {
+                    Some(out) => {
+                        *r = out;
+                        true
+                    }
+                    None => false,
+                })
+            })
+            .collect()
+    }
+
     /// [`Chain::apply_source_batch`] for sink records.
     pub fn apply_sink_batch(&self, records: Vec<SinkRecord>) -> Vec<Slot<SinkRecord>> {
         self.apply_batch(records)

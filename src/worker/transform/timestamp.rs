@@ -408,12 +408,17 @@ impl Transform for TimestampRouter {
             ));
         };
         let period = ts.div_euclid(self.period);
+        let topic = &mut *r.topic;
         let kept = self.last.with(|last| match last {
-            Some((input, p, output)) if *p == period && input == r.topic => Some(output.clone()),
-            _ => None,
+            Some((input, p, output)) if *p == period && input == topic => {
+                // In place: the record's topic string usually has the room.
+                topic.clear();
+                topic.push_str(output);
+                true
+            }
+            _ => false,
         });
-        if let Some(Some(topic)) = kept {
-            *r.topic = topic;
+        if kept == Some(true) {
             return Ok(true);
         }
         let mut topic = String::with_capacity(r.topic.len() + 16);
