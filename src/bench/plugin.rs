@@ -38,7 +38,7 @@ use serde::Serialize;
 use tributary_plugin_abi::data::Data;
 #[cfg(test)]
 use tributary_plugin_abi::record::SinkRecord;
-use tributary_plugin_abi::record::{TimestampType, TopicPartition};
+use tributary_plugin_abi::record::TopicPartition;
 use tributary_plugin_abi::view::{DataRef, Plain, SinkParts};
 use tributary_plugin_abi::wire::StringMap;
 
@@ -493,15 +493,8 @@ impl Plugins {
                         refs.push(polled.record(i)?);
                     }
                     value_bytes += refs.iter().map(|r| ref_len(&r.value)).sum::<u64>();
-                    let parts = refs.iter().enumerate().map(|(i, r)| SinkParts {
-                        topic: r.topic,
-                        partition: 0,
-                        offset: done as i64 + i as i64,
-                        timestamp: None,
-                        timestamp_type: TimestampType::NoTimestamp,
-                        key: DataRef::Null,
-                        value: r.value.clone(),
-                        headers: &[],
+                    let parts = refs.iter().enumerate().map(|(i, r)| {
+                        SinkParts::value_only(r.topic, 0, done as i64 + i as i64, r.value.clone())
                     });
                     sink.put_parts(parts)?;
                     done += refs.len() as u64;
@@ -553,16 +546,7 @@ fn fill_values(out: &mut Vec<u8>, offset: i64, n: usize, value_size: usize) {
 
 /// A value at `offset` of partition 0, as the worker describes a fetched record to a sink.
 fn sink_parts(value: &[u8], offset: i64) -> SinkParts<'_> {
-    SinkParts {
-        topic: TOPIC,
-        partition: 0,
-        offset,
-        timestamp: None,
-        timestamp_type: TimestampType::NoTimestamp,
-        key: DataRef::Null,
-        value: DataRef::Bytes(value, Plain::None),
-        headers: &[],
-    }
+    SinkParts::value_only(TOPIC, 0, offset, DataRef::Bytes(value, Plain::None))
 }
 
 /// A batch of sink records as the reference builds it: `n` records of `value_size`-byte

@@ -27,8 +27,7 @@ use std::time::Instant;
 
 use tributary_plugin_sdk::abi::view::{SinkBatchBuilder, SinkParts};
 use tributary_plugin_sdk::{
-    DataRef, Plain, RawConfig, SinkBatch, SinkTask, SourceBatch, SourceTask, TimestampType,
-    TopicPartition,
+    DataRef, Plain, RawConfig, SinkBatch, SinkTask, SourceBatch, SourceTask, TopicPartition,
 };
 
 use crate::config::{RECORD_BYTES, RECORDS_PER_POLL, TOPIC};
@@ -80,16 +79,7 @@ pub fn fill_values(out: &mut Vec<u8>, offset: i64, n: usize, value_size: usize) 
 /// A value at `offset` of partition 0 of [`BENCH_TOPIC`], as the worker describes a fetched
 /// record to a sink.
 pub fn sink_parts(value: &[u8], offset: i64) -> SinkParts<'_> {
-    SinkParts {
-        topic: BENCH_TOPIC,
-        partition: 0,
-        offset,
-        timestamp: None,
-        timestamp_type: TimestampType::NoTimestamp,
-        key: DataRef::Null,
-        value: DataRef::Bytes(value, Plain::None),
-        headers: &[],
-    }
+    SinkParts::value_only(BENCH_TOPIC, 0, offset, DataRef::Bytes(value, Plain::None))
 }
 
 /// As the worker's source loop reads a lent value: its length, 0 for anything that is
@@ -203,16 +193,12 @@ pub fn run(mode: u32, record_bytes: usize, batch: usize, records: u64) -> Option
                 value_bytes += refs.iter().map(|r| ref_len(&r.value)).sum::<u64>();
                 views.clear();
                 for (i, r) in refs.iter().enumerate() {
-                    views.push(&SinkParts {
-                        topic: r.topic,
-                        partition: 0,
-                        offset: done as i64 + i as i64,
-                        timestamp: None,
-                        timestamp_type: TimestampType::NoTimestamp,
-                        key: DataRef::Null,
-                        value: r.value.clone(),
-                        headers: &[],
-                    });
+                    views.push(&SinkParts::value_only(
+                        r.topic,
+                        0,
+                        done as i64 + i as i64,
+                        r.value.clone(),
+                    ));
                 }
                 // SAFETY: the views point into `polled` and `refs`, alive and unchanged
                 // for the call.

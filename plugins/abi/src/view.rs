@@ -1148,6 +1148,23 @@ pub struct SinkParts<'a> {
     pub headers: &'a [Header],
 }
 
+impl<'a> SinkParts<'a> {
+    /// A record of `topic`/`partition` at `offset` with only a value: no key, timestamp or
+    /// headers (what the plugin benchmark and its in-process reference both describe).
+    pub fn value_only(topic: &'a str, partition: i32, offset: i64, value: DataRef<'a>) -> Self {
+        SinkParts {
+            topic,
+            partition,
+            offset,
+            timestamp: None,
+            timestamp_type: TimestampType::NoTimestamp,
+            key: DataRef::Null,
+            value,
+            headers: &[],
+        }
+    }
+}
+
 /// Builds the views of a batch of sink records; reused across batches.
 #[derive(Debug, Default)]
 pub struct SinkBatchBuilder {
