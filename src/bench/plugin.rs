@@ -532,7 +532,9 @@ fn ref_len(value: &DataRef<'_>) -> u64 {
     }
 }
 
-/// Fill `out` with `n` values of `value_size` bytes, as [`sink_batch`] fills its records'.
+/// Fill `out` with `n` values of `value_size` bytes, as the in-process reference fills its
+/// own (`fill_values` in `connectors/noop/src/bench.rs`, which the worker cannot link; the
+/// test below holds the two to the same values).
 fn fill_values(out: &mut Vec<u8>, offset: i64, n: usize, value_size: usize) {
     out.clear();
     for i in 0..n {
