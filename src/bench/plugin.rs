@@ -533,8 +533,8 @@ fn ref_len(value: &DataRef<'_>) -> u64 {
 }
 
 /// Fill `out` with `n` values of `value_size` bytes, as the in-process reference fills its
-/// own (`fill_values` in `connectors/noop/src/bench.rs`, which the worker cannot link; the
-/// test below holds the two to the same values).
+/// own (`fill_values` in `connectors/noop/src/bench.rs`, which the worker cannot link; tests on
+/// both sides pin the same layout: the offset's bytes, then the offset's low byte).
 fn fill_values(out: &mut Vec<u8>, offset: i64, n: usize, value_size: usize) {
     out.clear();
     for i in 0..n {
