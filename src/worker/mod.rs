@@ -35,6 +35,7 @@ pub mod deploy;
 pub mod distributed;
 pub mod herder;
 pub mod hosts;
+pub(crate) mod local;
 pub mod providers;
 pub mod standalone;
 pub mod store;

@@ -34,8 +34,10 @@ mod write;
 mod tests;
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+
+use crate::worker::local::Local;
 
 use tributary_plugin_abi::data::{Data, Schema, Value};
 
@@ -101,8 +103,9 @@ pub struct JsonConverter {
     cache: Mutex<SchemaCache>,
     /// The last schema written into an envelope and its JSON: records of one source share
     /// their schema, and writing it once per batch instead of once per record is most of
-    /// the cost of small structured records.
-    written: Mutex<Option<(Schema, Vec<u8>)>>,
+    /// the cost of small structured records. Per thread: the tasks of a connector share
+    /// their converter, and a lock per record would cost about as much as it saves.
+    written: Local<Option<(Schema, Vec<u8>)>>,
     /// The size of the last output, to allocate the next one once.
     size_hint: AtomicUsize,
 }
@@ -111,7 +114,7 @@ impl JsonConverter {
     pub fn new(config: JsonConverterConfig, role: Role) -> JsonConverter {
         JsonConverter {
             cache: Mutex::new(SchemaCache::new(config.schemas_cache_size)),
-            written: Mutex::new(None),
+            written: Local::default(),
             config,
             role,
             size_hint: AtomicUsize::new(64),
@@ -171,20 +174,26 @@ impl JsonConverter {
     /// Write an envelope's schema, copying the JSON of the last one when `s` is the same
     /// handle or an equal schema.
     fn write_schema(&self, s: &Schema, w: &mut Writer<'_>) -> Result<(), Fail> {
-        let mut written = self.written.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((last, json)) = written.as_mut()
-            && (last.same(s) || last == s)
-        {
-            if !last.same(s) {
-                // The next record most likely shares this handle.
-                *last = s.clone();
+        let out = &mut *w.out;
+        let copied = self.written.with(|written| match written {
+            Some((last, json)) if last.same(s) || last == s => {
+                if !last.same(s) {
+                    // The next record most likely shares this handle.
+                    *last = s.clone();
+                }
+                out.extend_from_slice(json);
+                true
             }
-            w.out.extend_from_slice(json);
+            _ => false,
+        });
+        if copied == Some(true) {
             return Ok(());
         }
         let at = w.out.len();
         w.schema(s, None, 0).map_err(|e| e.context("the schema"))?;
-        *written = Some((s.clone(), w.out[at..].to_vec()));
+        let json = w.out[at..].to_vec();
+        self.written
+            .with(|written| *written = Some((s.clone(), json)));
         Ok(())
     }
 
