@@ -5,8 +5,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::time::Duration;
 
 use tributary_plugin_sdk::{
-    Config, ConfigDef, ConfigKey, ConnectError, DataRef, Importance, OffsetMap, Plain, RawConfig,
-    Result, SourceBatch, SourceConnector, SourceTask, SourceTaskContext, Validator, Value,
+    Config, ConfigDef, ConfigKey, ConnectError, Data, Importance, OffsetMap, RawConfig, Result,
+    Schema, SourceConnector, SourceRecord, SourceTask, SourceTaskContext, Validator, Value,
 };
 
 const FILE: &str = "file";
@@ -147,20 +147,18 @@ impl SourceTask for FileStreamSourceTask {
         Ok(())
     }
 
-    fn poll_batch(&mut self, batch: &mut SourceBatch) -> Result<()> {
+    fn poll(&mut self) -> Result<Vec<SourceRecord>> {
         if self.input.is_none() {
             return Err(ConnectError::new("poll before start"));
         }
-        // Lines are written into the batch (no record is built per line), and the position
-        // after the last one is the batch's source offset.
-        let mut n = self.cut_lines(batch, self.batch_size);
-        if n < self.batch_size
+        let mut records = self.cut_lines();
+        if records.len() < self.batch_size
             && let Some(input) = self.input.as_mut()
         {
             let at = self.buffer.len();
             self.buffer.resize(at + READ_CHUNK, 0);
-            let read = match input.read(&mut self.buffer[at..]) {
-                Ok(read) => read,
+            let n = match input.read(&mut self.buffer[at..]) {
+                Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
                 Err(e) => {
                     self.buffer.truncate(at);
@@ -170,19 +168,16 @@ impl SourceTask for FileStreamSourceTask {
                     )));
                 }
             };
-            self.buffer.truncate(at + read);
-            if read > 0 {
-                n += self.cut_lines(batch, self.batch_size - n);
+            self.buffer.truncate(at + n);
+            if n > 0 {
+                let more = self.cut_lines_limit(self.batch_size - records.len());
+                records.extend(more);
             }
         }
-        if n == 0 {
+        if records.is_empty() {
             std::thread::sleep(IDLE_WAIT);
-        } else if self.filename.is_some() {
-            let mut offset = OffsetMap::new();
-            offset.insert("position".to_owned(), Value::Int64(self.position as i64));
-            batch.set_offset(&self.partition, offset);
         }
-        Ok(())
+        Ok(records)
     }
 
     fn stop(&mut self) -> Result<()> {
@@ -192,13 +187,15 @@ impl SourceTask for FileStreamSourceTask {
 }
 
 impl FileStreamSourceTask {
-    /// Write the complete lines at the front of the buffer, at most `limit`, into `batch`
-    /// (text with the string schema; bytes that are not UTF-8 replaced, as Kafka's reader
-    /// does), and move the position past them. Answers how many.
-    fn cut_lines(&mut self, batch: &mut SourceBatch, limit: usize) -> usize {
-        let mut n = 0;
+    fn cut_lines(&mut self) -> Vec<SourceRecord> {
+        self.cut_lines_limit(self.batch_size)
+    }
+
+    /// Complete lines at the front of the buffer, at most `limit`, as records.
+    fn cut_lines_limit(&mut self, limit: usize) -> Vec<SourceRecord> {
+        let mut out = Vec::new();
         let mut start = 0;
-        while n < limit {
+        while out.len() < limit {
             let Some(nl) = self.buffer[start..].iter().position(|&b| b == b'\n') else {
                 break;
             };
@@ -208,16 +205,28 @@ impl FileStreamSourceTask {
             } else {
                 end
             };
-            let line = String::from_utf8_lossy(&self.buffer[start..line_end]);
-            batch
-                .add(&self.topic)
-                .value(DataRef::Str(&line, Plain::Required));
+            let line = String::from_utf8_lossy(&self.buffer[start..line_end]).into_owned();
             start = end + 1;
-            n += 1;
+            let mut record = SourceRecord::new(
+                self.topic.clone(),
+                Data {
+                    schema: Some(Schema::string()),
+                    value: Value::String(line),
+                },
+            );
+            if self.filename.is_some() {
+                record.source_partition = self.partition.clone();
+                record.source_offset = [(
+                    "position".to_owned(),
+                    Value::Int64((self.position + start as u64) as i64),
+                )]
+                .into();
+            }
+            out.push(record);
         }
         self.buffer.drain(..start);
         self.position += start as u64;
-        n
+        out
     }
 }
 
@@ -229,7 +238,7 @@ mod tests {
 
     use super::*;
 
-    fn values(records: &[tributary_plugin_sdk::SourceRecord]) -> Vec<String> {
+    fn values(records: &[SourceRecord]) -> Vec<String> {
         records
             .iter()
             .map(|r| match &r.value.value {
@@ -253,17 +262,8 @@ mod tests {
         assert_eq!(h.task_count(), 1);
         let first = h.poll(0).unwrap();
         assert_eq!(values(&first), ["a", "bb"]);
+        assert_eq!(first[1].source_offset["position"], Value::Int64(6));
         h.commit(0).unwrap();
-        let partition: OffsetMap = [(
-            "filename".to_owned(),
-            Value::String(path.to_str().unwrap().into()),
-        )]
-        .into();
-        assert_eq!(
-            h.committed_offset(&partition),
-            Some([("position".to_owned(), Value::Int64(6))].into()),
-            "the position after \"bb\\r\\n\""
-        );
         assert_eq!(values(&h.poll(0).unwrap()), ["ccc"]);
         assert!(
             h.poll(0).unwrap().is_empty(),
@@ -277,6 +277,11 @@ mod tests {
             .unwrap();
         assert_eq!(values(&h.poll(0).unwrap()), ["partial line"]);
         // A restart resumes after the committed "bb": ccc comes again (not committed).
+        let partition: OffsetMap = [(
+            "filename".to_owned(),
+            Value::String(path.to_str().unwrap().into()),
+        )]
+        .into();
         let committed = h.committed_offset(&partition).unwrap();
         h.stop().unwrap();
         let mut h =
