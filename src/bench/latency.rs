@@ -34,8 +34,8 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    ApiKey, MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader,
-    TopicName,
+    ApiKey, DeleteTopicsRequest, DeleteTopicsResponse, MetadataRequest, MetadataResponse,
+    ProduceRequest, ProduceResponse, RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes, encode_request_header_into_buffer};
 use serde::Serialize;
@@ -47,6 +47,8 @@ use crate::log::compression::Compression;
 /// The Produce version kcat 1.7.1 (librdkafka 2.0.2) sends: the same request shape.
 const PRODUCE_VERSION: i16 = 7;
 const METADATA_VERSION: i16 = 4;
+/// DeleteTopics by name, non-flexible (response header v0).
+const DELETE_TOPICS_VERSION: i16 = 3;
 const CLIENT_ID: &str = "tributary-bench";
 /// Where the correlation id sits in a request frame: after the length prefix (4), the
 /// api key (2) and the api version (2).
@@ -124,6 +126,30 @@ pub fn prepare(target: &Target) -> anyhow::Result<()> {
     );
     conn.send(0)?;
     conn.receive(0)
+}
+
+/// Delete `topic` (its segment files, and with them its pages in the page cache).
+pub fn delete_topic(addr: SocketAddr, topic: &str) -> anyhow::Result<()> {
+    let target = Target {
+        addr,
+        topic: topic.to_owned(),
+        value_size: 1,
+    };
+    let mut conn = Connection::open(&target)?;
+    let request = DeleteTopicsRequest::default()
+        .with_topic_names(vec![TopicName(StrBytes::from_string(topic.to_owned()))])
+        .with_timeout_ms(30_000);
+    let frame = request_frame(ApiKey::DeleteTopics, DELETE_TOPICS_VERSION, &request)?;
+    conn.stream.write_all(&frame)?;
+    let mut body = conn.read_response(0)?;
+    let resp = DeleteTopicsResponse::decode(&mut body, DELETE_TOPICS_VERSION)
+        .map_err(|e| anyhow::anyhow!("decoding the delete topics response: {e:#}"))?;
+    let error = resp.responses.first().map_or(-1, |t| t.error_code);
+    ensure!(
+        error == 0,
+        "deleting topic {topic:?} answered error code {error}"
+    );
+    Ok(())
 }
 
 /// The most requests per second `connections` connections with `window` requests in
@@ -600,6 +626,11 @@ mod tests {
         let log = broker.broker.store.partition("latency", 0).unwrap();
         // One from prepare, then every answered request of both phases.
         assert!(log.high_watermark() >= 1 + p.requests as i64 + 40);
+        delete_topic(broker.addr, "latency").unwrap();
+        assert!(broker.broker.store.partition("latency", 0).is_none());
+        assert!(!log.dir().exists(), "the deleted topic's files are gone");
+        let again = delete_topic(broker.addr, "latency").unwrap_err();
+        assert!(format!("{again:#}").contains("error code 3"), "{again:#}");
         rt.block_on(broker.stop()).unwrap();
     }
 }

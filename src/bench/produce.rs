@@ -264,6 +264,12 @@ fn measure(args: &ProduceBenchArgs, out: &Out) -> anyhow::Result<Report> {
             if run == 1 {
                 verify_consumed(kcat, &bootstrap, &topic, input)?;
             }
+            // The mock's log lives in kcat's heap and goes back to the kernel when kcat
+            // exits; the broker's goes to the page cache and would stay there. Without this,
+            // each run's broker writes into pages the guest has not touched for a while,
+            // which on this VM cost a host fault each (BENCHMARKS.md).
+            latency::delete_topic(broker.addr, &topic)
+                .with_context(|| format!("deleting the benchmark topic {topic}"))?;
             let r = SizeRun {
                 run,
                 value_size: input.value_size,
