@@ -113,11 +113,7 @@ pub fn prepare(target: &Target) -> anyhow::Result<()> {
             TopicName(StrBytes::from_string(target.topic.clone())),
         ))]))
         .with_allow_auto_topic_creation(true);
-    let frame = request_frame(ApiKey::Metadata, METADATA_VERSION, &request)?;
-    conn.stream.write_all(&frame)?;
-    let mut body = conn.read_response(0)?;
-    let meta = MetadataResponse::decode(&mut body, METADATA_VERSION)
-        .map_err(|e| anyhow::anyhow!("decoding the metadata response: {e:#}"))?;
+    let meta: MetadataResponse = conn.call(ApiKey::Metadata, METADATA_VERSION, &request)?;
     let error = meta.topics.first().map_or(-1, |t| t.error_code);
     ensure!(
         error == 0,
@@ -139,11 +135,8 @@ pub fn delete_topic(addr: SocketAddr, topic: &str) -> anyhow::Result<()> {
     let request = DeleteTopicsRequest::default()
         .with_topic_names(vec![TopicName(StrBytes::from_string(topic.to_owned()))])
         .with_timeout_ms(30_000);
-    let frame = request_frame(ApiKey::DeleteTopics, DELETE_TOPICS_VERSION, &request)?;
-    conn.stream.write_all(&frame)?;
-    let mut body = conn.read_response(0)?;
-    let resp = DeleteTopicsResponse::decode(&mut body, DELETE_TOPICS_VERSION)
-        .map_err(|e| anyhow::anyhow!("decoding the delete topics response: {e:#}"))?;
+    let resp: DeleteTopicsResponse =
+        conn.call(ApiKey::DeleteTopics, DELETE_TOPICS_VERSION, &request)?;
     let error = resp.responses.first().map_or(-1, |t| t.error_code);
     ensure!(
         error == 0,
@@ -451,6 +444,21 @@ impl Connection {
             reader,
             frame: produce_frame(target)?,
         })
+    }
+
+    /// One request other than the produce this connection repeats, and its response
+    /// (response header v0: versions whose response is not flexible).
+    fn call<R: Decodable>(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        request: &impl Encodable,
+    ) -> anyhow::Result<R> {
+        let frame = request_frame(api_key, version, request)?;
+        self.stream.write_all(&frame)?;
+        let mut body = self.read_response(0)?;
+        R::decode(&mut body, version)
+            .map_err(|e| anyhow::anyhow!("decoding the {api_key:?} response: {e:#}"))
     }
 
     fn send(&mut self, correlation_id: i32) -> anyhow::Result<()> {
